@@ -1,0 +1,28 @@
+/* The CRI handlers and the dispatch table. Handlers translate between the
+ * protobuf-c messages and the subsystems; nothing below cri/ sees protobuf. */
+#pragma once
+
+#include "server/server.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+/* What the handlers need from the daemon. Owned by the daemon; fields the
+ * handlers change are guarded by `lock`. */
+typedef struct {
+        pthread_mutex_t lock;
+        const char *network_dir;
+        bool cgroup_systemd;      /* the cgroup driver in use */
+        char *config_json;        /* effective configuration, for Status verbose */
+        char *pod_cidr;           /* from UpdateRuntimeConfig */
+} cri_state;
+
+void cri_state_init(cri_state *st);
+void cri_state_release(cri_state *st);
+/* Replace the configuration shown by Status verbose (takes ownership). */
+void cri_state_set_config_json(cri_state *st, char *json);
+
+/* Every RPC of the CRI services, built from the proto's service
+ * descriptors: the ones ocid implements have a handler, the others answer
+ * UNIMPLEMENTED. The array is static; *ret_n gets its length. */
+const rpc_method *cri_methods(size_t *ret_n);

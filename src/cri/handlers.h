@@ -1,0 +1,13 @@
+/* Handler entry points, one per implemented RPC (see methods.c). */
+#pragma once
+
+#include "server/server.h"
+
+#define CRI_HANDLER(name)                                                      \
+        int name(rpc_call *call, const ProtobufCMessage *req,                  \
+                 ProtobufCMessage **resp, ocid_error *err)
+
+CRI_HANDLER(cri_version);
+CRI_HANDLER(cri_status);
+CRI_HANDLER(cri_runtime_config);
+CRI_HANDLER(cri_update_runtime_config);

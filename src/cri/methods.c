@@ -1,0 +1,62 @@
+#include "cri/cri.h"
+#include "cri/handlers.h"
+#include "util/cleanup.h"
+
+#include "runtime/v1/api.pb-c.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+        const char *service;
+        const char *method;
+        rpc_handler_fn handler;
+        unsigned flags;
+} implemented;
+
+/* One line per RPC that ocid serves. */
+static const implemented table[] = {
+        { "RuntimeService", "Version", cri_version, RPC_INLINE },
+        { "RuntimeService", "Status", cri_status, RPC_BLOCKING },
+        { "RuntimeService", "RuntimeConfig", cri_runtime_config, RPC_INLINE },
+        { "RuntimeService", "UpdateRuntimeConfig", cri_update_runtime_config, RPC_INLINE },
+};
+
+#define MAX_METHODS 64
+
+static rpc_method methods[MAX_METHODS];
+static char paths[MAX_METHODS][96];
+static size_t n_methods;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void add_service(const ProtobufCServiceDescriptor *svc)
+{
+        for (unsigned i = 0; i < svc->n_methods && n_methods < MAX_METHODS; i++) {
+                const ProtobufCMethodDescriptor *m = &svc->methods[i];
+                rpc_method *out = &methods[n_methods];
+                snprintf(paths[n_methods], sizeof(paths[n_methods]), "/%s/%s", svc->name, m->name);
+                out->path = paths[n_methods];
+                out->input = m->input;
+                for (size_t j = 0; j < ARRAY_SIZE(table); j++)
+                        if (STREQ(table[j].service, svc->short_name) &&
+                            STREQ(table[j].method, m->name)) {
+                                out->handler = table[j].handler;
+                                out->flags = table[j].flags;
+                        }
+                n_methods++;
+        }
+}
+
+static void build(void)
+{
+        add_service(&runtime__v1__runtime_service__descriptor);
+        add_service(&runtime__v1__image_service__descriptor);
+}
+
+const rpc_method *cri_methods(size_t *ret_n)
+{
+        pthread_once(&once, build);
+        *ret_n = n_methods;
+        return methods;
+}

@@ -1,0 +1,154 @@
+/* Version, Status, RuntimeConfig, UpdateRuntimeConfig. */
+#include "cri/cri.h"
+#include "cri/handlers.h"
+#include "network/cni_config.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include "runtime/v1/api.pb-c.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The CRI's own version field: the kubelet runtime API version. */
+#define KUBELET_API_VERSION "0.1.0"
+
+void cri_state_init(cri_state *st)
+{
+        *st = (cri_state){ 0 };
+        pthread_mutex_init(&st->lock, NULL);
+}
+
+void cri_state_release(cri_state *st)
+{
+        free(st->config_json);
+        free(st->pod_cidr);
+        pthread_mutex_destroy(&st->lock);
+}
+
+void cri_state_set_config_json(cri_state *st, char *json)
+{
+        pthread_mutex_lock(&st->lock);
+        free(st->config_json);
+        st->config_json = json;
+        pthread_mutex_unlock(&st->lock);
+}
+
+CRI_HANDLER(cri_version)
+{
+        Runtime__V1__VersionResponse *r = xcalloc(1, sizeof(*r));
+        runtime__v1__version_response__init(r);
+        r->version = xstrdup(KUBELET_API_VERSION);
+        r->runtime_name = xstrdup("ocid");
+        r->runtime_version = xstrdup(OCID_VERSION);
+        r->runtime_api_version = xstrdup("v1");
+        *resp = &r->base;
+        return 0;
+}
+
+static Runtime__V1__RuntimeCondition *condition(const char *type, bool ok, const char *reason,
+                                                const char *message)
+{
+        Runtime__V1__RuntimeCondition *c = xcalloc(1, sizeof(*c));
+        runtime__v1__runtime_condition__init(c);
+        c->type = xstrdup(type);
+        c->status = ok;
+        c->reason = xstrdup(reason);
+        c->message = xstrdup(message);
+        return c;
+}
+
+static Runtime__V1__StatusResponse__InfoEntry *info_entry(const char *key, const char *value)
+{
+        Runtime__V1__StatusResponse__InfoEntry *e = xcalloc(1, sizeof(*e));
+        runtime__v1__status_response__info_entry__init(e);
+        e->key = xstrdup(key);
+        e->value = xstrdup(value);
+        return e;
+}
+
+CRI_HANDLER(cri_status)
+{
+        const Runtime__V1__StatusRequest *in = (const Runtime__V1__StatusRequest *)req;
+        cri_state *st = rpc_call_context(call);
+
+        /* Read the directory on every call: a configuration added or
+         * removed while ocid runs is seen without a restart. */
+        cni_network *net = NULL;
+        ocid_error net_err = OCID_ERROR_INIT;
+        bool network_ready = cni_config_find(st->network_dir, &net, &net_err) == 0;
+        _cleanup_free_ char *net_msg = NULL;
+        if (!network_ready && asprintf(&net_msg, "Network plugin returns error: %s",
+                                       net_err.message ? net_err.message : "no CNI configuration") < 0)
+                abort();
+
+        Runtime__V1__StatusResponse *r = xcalloc(1, sizeof(*r));
+        runtime__v1__status_response__init(r);
+        r->status = xcalloc(1, sizeof(*r->status));
+        runtime__v1__runtime_status__init(r->status);
+        r->status->n_conditions = 2;
+        r->status->conditions = xcalloc(2, sizeof(*r->status->conditions));
+        r->status->conditions[0] = condition("RuntimeReady", true, "", "");
+        r->status->conditions[1] = network_ready
+                ? condition("NetworkReady", true, "", "")
+                : condition("NetworkReady", false, "NetworkPluginNotReady", net_msg);
+
+        if (in->verbose) {
+                json_object *network = json_object_new_object();
+                if (network_ready) {
+                        json_object_object_add(network, "name", json_object_new_string(net->name));
+                        json_object_object_add(network, "file", json_object_new_string(net->file));
+                }
+                pthread_mutex_lock(&st->lock);
+                json_object_object_add(network, "podCIDR",
+                                       json_object_new_string(st->pod_cidr ? st->pod_cidr : ""));
+                r->info = xcalloc(2, sizeof(*r->info));
+                r->info[r->n_info++] = info_entry("config", st->config_json ? st->config_json : "{}");
+                pthread_mutex_unlock(&st->lock);
+                r->info[r->n_info++] = info_entry("network", json_object_to_json_string_ext(
+                                                                     network, JSON_C_TO_STRING_PLAIN |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(network);
+        }
+        cni_network_free(net);
+        ocid_error_clear(&net_err);
+        *resp = &r->base;
+        return 0;
+}
+
+CRI_HANDLER(cri_runtime_config)
+{
+        cri_state *st = rpc_call_context(call);
+        Runtime__V1__RuntimeConfigResponse *r = xcalloc(1, sizeof(*r));
+        runtime__v1__runtime_config_response__init(r);
+        r->linux = xcalloc(1, sizeof(*r->linux));
+        runtime__v1__linux_runtime_configuration__init(r->linux);
+        r->linux->cgroup_driver = st->cgroup_systemd ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
+                                                     : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
+        *resp = &r->base;
+        return 0;
+}
+
+CRI_HANDLER(cri_update_runtime_config)
+{
+        const Runtime__V1__UpdateRuntimeConfigRequest *in =
+                (const Runtime__V1__UpdateRuntimeConfigRequest *)req;
+        cri_state *st = rpc_call_context(call);
+        /* The kubelet sends the node's pod CIDR here; an empty one or a
+         * missing runtime_config leaves it as it was. */
+        const char *cidr = in->runtime_config && in->runtime_config->network_config
+                ? in->runtime_config->network_config->pod_cidr : NULL;
+        if (cidr && *cidr) {
+                pthread_mutex_lock(&st->lock);
+                free(st->pod_cidr);
+                st->pod_cidr = xstrdup(cidr);
+                pthread_mutex_unlock(&st->lock);
+                log_info("pod CIDR set to %s", cidr);
+        }
+        Runtime__V1__UpdateRuntimeConfigResponse *r = xcalloc(1, sizeof(*r));
+        runtime__v1__update_runtime_config_response__init(r);
+        *resp = &r->base;
+        return 0;
+}

@@ -1,0 +1,49 @@
+/* The daemon's configuration: built-in defaults, then the TOML file
+ * (/etc/ocid/ocid.conf), then drop-ins (the .conf files of ocid.conf.d, in name order),
+ * then command-line flags. Every key has a flag; one table in config.c
+ * drives loading, flags, `ocid config` and the documentation check. */
+#pragma once
+
+#include "util/error.h"
+#include "util/strbuf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+        char *config_file;      /* --config */
+        char *config_dir;       /* --config-dir */
+        char *root;
+        char *runroot;
+        char *listen;
+        char *stream_address;
+        char *stream_port;
+        uint64_t grpc_max_recv_msg_size;
+        uint64_t grpc_max_send_msg_size;
+        char *default_runtime;
+        char *cgroup_manager;
+        char *log_level;
+        bool log_to_journald;
+        uint64_t shutdown_timeout; /* seconds */
+        uint64_t worker_threads;
+        char *registries_conf;
+        char *signature_policy;
+        char *network_dir;
+        char **plugin_dirs;
+} ocid_config;
+
+/* Defaults, then files, then flags from argv (getopt-style, starting at
+ * argv[first]). Unknown keys and flags, wrong types and unreadable files
+ * are errors naming the file and key. */
+int config_load(ocid_config *cfg, int argc, char **argv, int first, ocid_error *err);
+void config_release(ocid_config *cfg);
+
+/* The effective configuration as TOML. */
+void config_format_toml(const ocid_config *cfg, strbuf *out);
+
+/* A usage text listing every flag. */
+void config_format_usage(strbuf *out);
+
+/* For docs and tests: the i-th key as "section.key" and its flag; false
+ * past the end. */
+bool config_key_at(size_t i, const char **ret_key, const char **ret_flag);

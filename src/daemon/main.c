@@ -1,0 +1,285 @@
+/* ocid: the CRI daemon. */
+#include "cri/cri.h"
+#include "daemon/config.h"
+#include "server/loop.h"
+#include "server/server.h"
+#include "server/workers.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/toml.h"
+
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+typedef struct {
+        int argc;
+        char **argv;
+        ocid_config config;
+        loop *loop;
+        workers *workers;
+        server *server;
+        cri_state cri;
+        bool stopping;
+} daemon_state;
+
+static void usage(FILE *f)
+{
+        _cleanup_strbuf_ strbuf sb = STRBUF_INIT;
+        config_format_usage(&sb);
+        fprintf(f, "Usage: ocid [FLAGS]          serve the CRI on a unix socket\n"
+                   "       ocid config [FLAGS]   print the effective configuration as TOML\n"
+                   "       ocid version\n\nFlags:\n%s", sb.buf);
+}
+
+/* The configuration as JSON, for Status verbose: format it as TOML and
+ * read that back, so there is one description of the keys. */
+static char *config_json(const ocid_config *cfg)
+{
+        _cleanup_strbuf_ strbuf toml = STRBUF_INIT;
+        config_format_toml(cfg, &toml);
+        json_object *root = NULL;
+        ocid_error err = OCID_ERROR_INIT;
+        if (toml_parse(toml.buf, toml.len, &root, &err) < 0) {
+                ocid_error_clear(&err);
+                return strdup("{}");
+        }
+        char *s = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(root);
+        return s;
+}
+
+static void apply_logging(const ocid_config *cfg)
+{
+        log_level level = LOG_LEVEL_INFO;
+        log_level_parse(cfg->log_level, &level);
+        log_set_level(level);
+        log_set_journal(cfg->log_to_journald);
+}
+
+/* Only one daemon may own a socket path: the lock sits beside it, and is
+ * held for the daemon's lifetime (the kernel drops it when we die). */
+static int take_lock(const char *socket_path, int *ret_fd, ocid_error *err)
+{
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s.lock", socket_path) < 0)
+                abort();
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot open lock %s", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot lock %s", path);
+                char pid[32] = "";
+                ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+                if (n > 0)
+                        pid[strcspn(pid, "\n")] = '\0';
+                return ocid_error_set(err, OCID_ERR_EXISTS,
+                                      "another ocid (pid %s) is already serving %s (lock %s is held)",
+                                      *pid ? pid : "unknown", socket_path, path);
+        }
+        char pid[32];
+        int len = snprintf(pid, sizeof(pid), "%d\n", getpid());
+        if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) < 0)
+                log_debug("cannot record pid in %s: %m", path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int open_socket(const char *path, ocid_error *err)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return ocid_error_set(err, OCID_ERR_INVALID, "socket path '%s' is too long", path);
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "socket");
+        /* We hold the lock, so a socket file left here is stale. */
+        if (unlink(path) < 0 && errno != ENOENT)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot remove %s", path);
+        mode_t old = umask(0117);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot bind %s", path);
+        if (chmod(path, 0660) < 0 || listen(fd, 128) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot listen on %s", path);
+        return TAKE_FD(fd);
+}
+
+static void shutdown_done(void *data)
+{
+        daemon_state *d = data;
+        log_info("shutdown complete");
+        loop_quit(d->loop, 0);
+}
+
+static void reload(daemon_state *d)
+{
+        ocid_config fresh;
+        ocid_error err = OCID_ERROR_INIT;
+        if (config_load(&fresh, d->argc, d->argv, 1, &err) < 0) {
+                log_error("reload: %s; keeping the current configuration", err.message);
+                ocid_error_clear(&err);
+                config_release(&fresh);
+                return;
+        }
+        /* Only what can change under a running server is applied; the
+         * rest takes a restart. */
+        if (!STREQ(fresh.log_level, d->config.log_level) ||
+            fresh.log_to_journald != d->config.log_to_journald) {
+                free(d->config.log_level);
+                d->config.log_level = strdup(fresh.log_level);
+                d->config.log_to_journald = fresh.log_to_journald;
+                apply_logging(&d->config);
+        }
+        log_info("configuration reloaded (log level %s)", d->config.log_level);
+        cri_state_set_config_json(&d->cri, config_json(&d->config));
+        config_release(&fresh);
+}
+
+static void on_signal(loop_source *src, int fd, uint32_t events, void *data)
+{
+        daemon_state *d = data;
+        struct signalfd_siginfo si;
+        while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                switch (si.ssi_signo) {
+                case SIGHUP:
+                        reload(d);
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        if (d->stopping) {
+                                log_warn("second %s: exiting now", strsignal((int)si.ssi_signo));
+                                loop_quit(d->loop, 1);
+                                break;
+                        }
+                        d->stopping = true;
+                        log_info("%s: shutting down, %u call(s) in flight",
+                                 strsignal((int)si.ssi_signo), server_calls_in_flight(d->server));
+                        sd_notify(0, "STOPPING=1");
+                        server_shutdown(d->server, d->config.shutdown_timeout * 1000, shutdown_done, d);
+                        break;
+                }
+        }
+}
+
+static int serve(daemon_state *d)
+{
+        ocid_config *cfg = &d->config;
+        ocid_error err = OCID_ERROR_INIT;
+        _cleanup_close_ int lock_fd = -1;
+        _cleanup_free_ char *socket_dir = strdup(cfg->listen);
+        *strrchr(socket_dir, '/') = '\0';
+        int r = 0;
+        if ((r = fs_mkdir_p(cfg->root, 0711)) < 0 || (r = fs_mkdir_p(cfg->runroot, 0711)) < 0 ||
+            (*socket_dir && (r = fs_mkdir_p(socket_dir, 0755)) < 0)) {
+                log_error("cannot create state directories: %s", strerror(-r));
+                return 1;
+        }
+        if (take_lock(cfg->listen, &lock_fd, &err) < 0) {
+                log_error("%s", err.message);
+                ocid_error_clear(&err);
+                return 1;
+        }
+        int listen_fd = open_socket(cfg->listen, &err);
+        if (listen_fd < 0) {
+                log_error("%s", err.message);
+                ocid_error_clear(&err);
+                return 1;
+        }
+
+        /* Signals arrive through a signalfd on the loop; block them before
+         * any thread starts so that every thread inherits the mask. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        _cleanup_close_ int sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+        cri_state_init(&d->cri);
+        d->cri.network_dir = cfg->network_dir;
+        d->cri.cgroup_systemd = STREQ(cfg->cgroup_manager, "systemd");
+        d->cri.config_json = config_json(cfg);
+
+        size_t n_methods;
+        const rpc_method *methods = cri_methods(&n_methods);
+        server_options opts = {
+                .methods = methods,
+                .n_methods = n_methods,
+                .context = &d->cri,
+                .max_recv_message = cfg->grpc_max_recv_msg_size,
+                .max_send_message = cfg->grpc_max_send_msg_size,
+        };
+        int exit_code = 1;
+        if ((r = loop_new(&d->loop)) < 0 || sig_fd < 0 ||
+            (r = loop_add_io(d->loop, sig_fd, EPOLLIN, on_signal, d, NULL)) < 0 ||
+            (r = workers_new(d->loop, (unsigned)cfg->worker_threads, &d->workers)) < 0 ||
+            (r = server_new(d->loop, d->workers, listen_fd, &opts, &d->server)) < 0) {
+                log_error("cannot start: %s", strerror(r < 0 ? -r : errno));
+        } else {
+                log_info("ocid %s serving CRI v1 on unix://%s (cgroup driver %s, pid %d)",
+                         OCID_VERSION, cfg->listen, cfg->cgroup_manager, getpid());
+                sd_notify(0, "READY=1");
+                exit_code = loop_run(d->loop);
+        }
+        unlink(cfg->listen);
+        server_free(d->server);
+        workers_free(d->workers);
+        loop_free(d->loop);
+        cri_state_release(&d->cri);
+        return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+        daemon_state d = { .argc = argc, .argv = argv };
+        int first = 1;
+        bool print_config = false;
+        if (argc > 1 && (STREQ(argv[1], "--help") || STREQ(argv[1], "-h") || STREQ(argv[1], "help"))) {
+                usage(stdout);
+                return 0;
+        }
+        if (argc > 1 && (STREQ(argv[1], "version") || STREQ(argv[1], "--version"))) {
+                printf("ocid version %s\n", OCID_VERSION);
+                return 0;
+        }
+        if (argc > 1 && STREQ(argv[1], "config")) {
+                print_config = true;
+                first = 2;
+        }
+        ocid_error err = OCID_ERROR_INIT;
+        if (config_load(&d.config, argc, argv, first, &err) < 0) {
+                fprintf(stderr, "ocid: %s\n", err.message);
+                ocid_error_clear(&err);
+                config_release(&d.config);
+                return 2;
+        }
+        if (print_config) {
+                _cleanup_strbuf_ strbuf sb = STRBUF_INIT;
+                config_format_toml(&d.config, &sb);
+                fputs(sb.buf, stdout);
+                config_release(&d.config);
+                return 0;
+        }
+        if (first == 1)
+                d.argv = argv; /* SIGHUP reloads with the same flags */
+        apply_logging(&d.config);
+        int code = serve(&d);
+        config_release(&d.config);
+        return code;
+}

@@ -1,0 +1,44 @@
+/* ocic: the command-line client. Shared state and helpers for commands. */
+#pragma once
+
+#include "server/client.h"
+#include "util/strbuf.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { OUTPUT_TABLE, OUTPUT_JSON, OUTPUT_YAML } ocic_output;
+
+typedef struct {
+        const char *runtime_endpoint;
+        const char *image_endpoint;
+        uint64_t timeout_ms;
+        bool debug;
+        grpc_client *runtime;
+        grpc_client *image;
+} ocic_ctx;
+
+typedef enum { RUNTIME_SERVICE, IMAGE_SERVICE } ocic_service;
+
+/* Call service/method; on failure print "ocic: <what>: <error>" and return
+ * -1. *resp is freed with protobuf_c_message_free_unpacked. */
+int ocic_call(ocic_ctx *ctx, ocic_service service, const char *method,
+              const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+              ProtobufCMessage **resp);
+
+/* "json", "yaml" or "table" (also accepted: "" for the command's default). */
+int ocic_parse_output(const char *s, ocic_output *ret);
+/* Print obj as pretty JSON or YAML. Takes ownership of obj. */
+void ocic_print(json_object *obj, ocic_output output);
+
+typedef struct {
+        const char *name;
+        int (*run)(ocic_ctx *ctx, int argc, char **argv);
+        const char *summary;
+} ocic_command;
+
+int cmd_version(ocic_ctx *ctx, int argc, char **argv);
+int cmd_info(ocic_ctx *ctx, int argc, char **argv);
+int cmd_runtime_config(ocic_ctx *ctx, int argc, char **argv);
+int cmd_update_runtime_config(ocic_ctx *ctx, int argc, char **argv);

@@ -1,0 +1,119 @@
+#include "server/workers.h"
+#include "util/cleanup.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+typedef struct job {
+        work_fn work;
+        work_done_fn done;
+        void *data;
+        struct job *next;
+} job;
+
+struct workers {
+        loop *loop;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        job *head, *tail;
+        bool stopping;
+        unsigned nthreads;
+        pthread_t *threads;
+};
+
+static void job_done(void *p)
+{
+        job *j = p;
+        if (j->done)
+                j->done(j->data);
+        free(j);
+}
+
+static void *worker_main(void *p)
+{
+        workers *w = p;
+        for (;;) {
+                pthread_mutex_lock(&w->lock);
+                while (!w->head && !w->stopping)
+                        pthread_cond_wait(&w->cond, &w->lock);
+                job *j = w->head;
+                if (!j) {
+                        pthread_mutex_unlock(&w->lock);
+                        return NULL;
+                }
+                w->head = j->next;
+                if (!w->head)
+                        w->tail = NULL;
+                pthread_mutex_unlock(&w->lock);
+
+                j->work(j->data);
+                if (loop_post(w->loop, job_done, j) < 0)
+                        free(j); /* out of memory: the completion is lost */
+        }
+}
+
+int workers_new(loop *l, unsigned threads, workers **ret)
+{
+        workers *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->loop = l;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        w->threads = calloc(threads, sizeof(pthread_t));
+        if (!w->threads) {
+                free(w);
+                return -ENOMEM;
+        }
+        /* Handlers are small; 256 KiB stacks keep idle memory low. */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        for (unsigned i = 0; i < threads; i++) {
+                int r = pthread_create(&w->threads[i], &attr, worker_main, w);
+                if (r != 0) {
+                        pthread_attr_destroy(&attr);
+                        w->nthreads = i;
+                        workers_free(w);
+                        return -r;
+                }
+        }
+        pthread_attr_destroy(&attr);
+        w->nthreads = threads;
+        *ret = w;
+        return 0;
+}
+
+void workers_free(workers *w)
+{
+        if (!w)
+                return;
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        for (unsigned i = 0; i < w->nthreads; i++)
+                pthread_join(w->threads[i], NULL);
+        free(w->threads);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+}
+
+int workers_submit(workers *w, work_fn work, work_done_fn done, void *data)
+{
+        job *j = malloc(sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        *j = (job){ .work = work, .done = done, .data = data };
+        pthread_mutex_lock(&w->lock);
+        if (w->tail)
+                w->tail->next = j;
+        else
+                w->head = j;
+        w->tail = j;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return 0;
+}

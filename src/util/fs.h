@@ -1,0 +1,18 @@
+/* Filesystem helpers. All return 0 or -errno and never log. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read a whole file (at most max_size bytes, else -EFBIG). The result is
+ * NUL-terminated; *ret_len excludes the terminator. */
+int fs_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len);
+/* Write via a temp file in the same directory, fsync, rename: readers see
+ * the old or the new content, never a torn file, even after a crash. */
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* mkdir -p; existing directories are fine. */
+int fs_mkdir_p(const char *path, mode_t mode);
+/* rm -rf without crossing mount points; a missing path is fine. */
+int fs_remove_tree(const char *path);
+/* Join two path pieces with exactly one slash. Aborts on allocation failure. */
+char *fs_path_join(const char *a, const char *b);
