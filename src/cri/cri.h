@@ -12,6 +12,7 @@
 typedef struct {
         pthread_mutex_t lock;
         const char *network_dir;
+        char *const *plugin_dirs;
         bool cgroup_systemd;      /* the cgroup driver in use */
         char *config_json;        /* effective configuration, for Status verbose */
         char *pod_cidr;           /* from UpdateRuntimeConfig */

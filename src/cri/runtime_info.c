@@ -2,6 +2,7 @@
 #include "cri/cri.h"
 #include "cri/handlers.h"
 #include "network/cni_config.h"
+#include "network/cni_exec.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -69,6 +70,13 @@ static Runtime__V1__StatusResponse__InfoEntry *info_entry(const char *key, const
         return e;
 }
 
+/* A plugin's STATUS gets what is left of the call's deadline, at most 10 s. */
+static int status_timeout_ms(rpc_call *call)
+{
+        uint64_t left = rpc_call_remaining_ms(call);
+        return left > 10000 ? 10000 : (int)(left ? left : 1);
+}
+
 CRI_HANDLER(cri_status)
 {
         const Runtime__V1__StatusRequest *in = (const Runtime__V1__StatusRequest *)req;
@@ -78,7 +86,9 @@ CRI_HANDLER(cri_status)
          * removed while ocid runs is seen without a restart. */
         cni_network *net = NULL;
         ocid_error net_err = OCID_ERROR_INIT;
-        bool network_ready = cni_config_find(st->network_dir, &net, &net_err) == 0;
+        bool network_ready = cni_config_find(st->network_dir, &net, &net_err) == 0 &&
+                             cni_network_status(net->list, st->plugin_dirs,
+                                                status_timeout_ms(call), &net_err) == 0;
         _cleanup_free_ char *net_msg = NULL;
         if (!network_ready && asprintf(&net_msg, "Network plugin returns error: %s",
                                        net_err.message ? net_err.message : "no CNI configuration") < 0)

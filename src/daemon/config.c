@@ -39,16 +39,10 @@ static const config_key keys[] = {
           "directory for state that ends with the boot"),
         K("ocid.api", "listen", "listen", T_STRING, listen, "/run/ocid/ocid.sock",
           "path of the CRI gRPC unix socket"),
-        K("ocid.api", "stream_address", "stream-address", T_STRING, stream_address, "127.0.0.1",
-          "address the streaming server (exec, attach, port-forward) binds"),
-        K("ocid.api", "stream_port", "stream-port", T_STRING, stream_port, "0",
-          "port of the streaming server; 0 picks a free port"),
         K("ocid.api", "grpc_max_recv_msg_size", "grpc-max-recv-msg-size", T_UINT,
           grpc_max_recv_msg_size, "16777216", "largest gRPC message accepted, in bytes"),
         K("ocid.api", "grpc_max_send_msg_size", "grpc-max-send-msg-size", T_UINT,
           grpc_max_send_msg_size, "16777216", "largest gRPC message sent, in bytes"),
-        K("ocid.runtime", "default_runtime", "default-runtime", T_STRING, default_runtime, "crun",
-          "runtime handler used when a pod names none"),
         K("ocid.runtime", "cgroup_manager", "cgroup-manager", T_STRING, cgroup_manager, "",
           "cgroupfs or systemd; empty picks systemd when it runs, else cgroupfs"),
         K("ocid.runtime", "log_level", "log-level", T_STRING, log_level, "info",
@@ -59,18 +53,13 @@ static const config_key keys[] = {
           "seconds calls in flight may take to finish on SIGTERM"),
         K("ocid.runtime", "worker_threads", "worker-threads", T_UINT, worker_threads, "4",
           "threads running blocking work (pulls, runtime and CNI calls)"),
-        K("ocid.image", "registries_conf", "registries-conf", T_STRING, registries_conf,
-          "/etc/containers/registries.conf", "containers-registries.conf(5) file"),
-        K("ocid.image", "signature_policy", "signature-policy", T_STRING, signature_policy,
-          "/etc/containers/policy.json", "containers-policy.json(5) file"),
         K("ocid.network", "network_dir", "cni-config-dir", T_STRING, network_dir, "/etc/cni/net.d",
           "directory of CNI network configurations"),
         K("ocid.network", "plugin_dirs", "cni-plugin-dir", T_STRV, plugin_dirs,
           "/opt/cni/bin,/usr/lib/cni", "directories searched for CNI plugins (flag repeatable)"),
 };
 
-static const char *const sections[] = { "ocid", "ocid.api", "ocid.runtime", "ocid.image",
-                                        "ocid.network" };
+static const char *const sections[] = { "ocid", "ocid.api", "ocid.runtime", "ocid.network" };
 
 bool config_key_at(size_t i, const char **ret_key, const char **ret_flag)
 {

@@ -16,18 +16,13 @@ typedef struct {
         char *root;
         char *runroot;
         char *listen;
-        char *stream_address;
-        char *stream_port;
         uint64_t grpc_max_recv_msg_size;
         uint64_t grpc_max_send_msg_size;
-        char *default_runtime;
         char *cgroup_manager;
         char *log_level;
         bool log_to_journald;
         uint64_t shutdown_timeout; /* seconds */
         uint64_t worker_threads;
-        char *registries_conf;
-        char *signature_policy;
         char *network_dir;
         char **plugin_dirs;
 } ocid_config;

@@ -213,6 +213,7 @@ static int serve(daemon_state *d)
 
         cri_state_init(&d->cri);
         d->cri.network_dir = cfg->network_dir;
+        d->cri.plugin_dirs = cfg->plugin_dirs;
         d->cri.cgroup_systemd = STREQ(cfg->cgroup_manager, "systemd");
         d->cri.config_json = config_json(cfg);
 

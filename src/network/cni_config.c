@@ -19,6 +19,7 @@ void cni_network_free(cni_network *net)
         free(net->name);
         free(net->cni_version);
         strv_free(net->plugin_types);
+        json_object_put(net->list);
         free(net);
 }
 
@@ -96,7 +97,16 @@ static cni_network *parse_config(const char *path, bool is_list, char **why)
         net->file = strdup(path);
         net->name = strdup(name);
         net->cni_version = strdup(version ? version : "");
-        json_object_put(root);
+        if (is_list) {
+                net->list = root;
+        } else {
+                net->list = json_object_new_object();
+                json_object_object_add(net->list, "cniVersion", json_object_new_string(net->cni_version));
+                json_object_object_add(net->list, "name", json_object_new_string(name));
+                json_object *plugins = json_object_new_array();
+                json_object_array_add(plugins, root);
+                json_object_object_add(net->list, "plugins", plugins);
+        }
         return net;
 }
 
@@ -125,5 +135,16 @@ int cni_config_find(const char *dir, cni_network **ret, ocid_error *err)
                 return ocid_error_set(err, OCID_ERR_NOT_FOUND, "no valid CNI configuration in %s%s",
                                       dir, skipped.buf);
         *ret = found;
+        return 0;
+}
+
+int cni_version_compare(const char *a, const char *b)
+{
+        unsigned va[3] = { 0 }, vb[3] = { 0 };
+        sscanf(a, "%u.%u.%u", &va[0], &va[1], &va[2]);
+        sscanf(b, "%u.%u.%u", &vb[0], &vb[1], &vb[2]);
+        for (int i = 0; i < 3; i++)
+                if (va[i] != vb[i])
+                        return va[i] < vb[i] ? -1 : 1;
         return 0;
 }

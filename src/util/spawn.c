@@ -308,7 +308,7 @@ int spawn_run(const spawn_options *o, spawn_result *ret)
         int64_t deadline = o->timeout_ms > 0 ? now_ns() + (int64_t)o->timeout_ms * 1000000 : -1;
         size_t max = o->max_output ? o->max_output : SPAWN_DEFAULT_MAX_OUTPUT;
 
-        child c;
+        child c = { .pid = 0, .pidfd = -1, .in_w = -1, .out_r = -1, .err_r = -1 };
         int r = child_start(o, &c);
         if (r < 0)
                 return r;

@@ -23,7 +23,7 @@ void strbuf_add(strbuf *sb, const void *data, size_t len);
 void strbuf_adds(strbuf *sb, const char *s);
 void strbuf_addch(strbuf *sb, char c);
 void strbuf_addf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void strbuf_vaddf(strbuf *sb, const char *fmt, va_list ap);
+void strbuf_vaddf(strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hand the buffer to the caller (always heap-allocated) and reset sb. */
 char *strbuf_detach(strbuf *sb, size_t *len);
 

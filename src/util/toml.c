@@ -624,9 +624,12 @@ static int parse_header(struct parser *ps)
         r = parse_key(ps, &k);
         if (r < 0)
                 return r;
-        if (peek(ps) != ']' || (aot && peek_at(ps, 1) != ']'))
+        if (peek(ps) != ']' || (aot && peek_at(ps, 1) != ']')) {
+                if (peek(ps) == ']')
+                        ps->p++;
                 return fail(ps, "expected '%s' to close the table header, found %s", aot ? "]]" : "]",
                             describe(ps).s);
+        }
         ps->p += aot ? 2 : 1;
 
         for (size_t i = 0; i + 1 < k.n; i++) {
@@ -938,7 +941,7 @@ static int parse_integer(struct parser *ps, const char *s, size_t n, struct json
                 base = d[1] == 'x' ? 16 : d[1] == 'o' ? 8 : 2;
                 d += 2;
                 dn -= 2;
-        } else if (dn > 1 && d[0] == '0') {
+        } else if (dn > 1 && d[0] == '0' && (is_digit((unsigned char)d[1]) || d[1] == '_')) {
                 return fail(ps, "invalid integer " TOKEN_FMT ": leading zero", TOKEN_ARGS(s, n));
         }
         if (!valid_digits(d, dn, base))
@@ -1070,7 +1073,7 @@ static int parse_scalar(struct parser *ps, struct json_object **ret)
         size_t bn = n - sign;
         if (bn == 3 && (memcmp(body, "inf", 3) == 0 || memcmp(body, "nan", 3) == 0)) {
                 double v = body[0] == 'i' ? INFINITY : NAN;
-                *ret = json_object_new_double(s[0] == '-' ? copysign(v, -1.0) : v);
+                *ret = json_object_new_double(s[0] == '-' ? -v : v);
                 if (!*ret)
                         abort();
                 return 0;

@@ -81,6 +81,20 @@ static int helper(int argc, char **argv)
                 }
                 return 0;
         }
+        if (argc >= 2 && STREQ(argv[0], "bigpipe")) {
+                /* Fill an enlarged pipe in one write and exit: all of it is
+                 * still unread when the parent learns of the exit. */
+                size_t n = strtoul(argv[1], NULL, 10);
+                if (fcntl(1, F_SETPIPE_SZ, (int)n) < 0)
+                        return 104;
+                char *buf = malloc(n);
+                if (!buf)
+                        return 105;
+                for (size_t i = 0; i < n; i++)
+                        buf[i] = pattern_byte('a', i);
+                /* _exit: no sanitizer teardown giving the parent time to read. */
+                _exit(write_all(1, buf, n) < 0 ? 106 : 0);
+        }
         if (argc >= 1 && STREQ(argv[0], "fdwrite")) {
                 /* Write "fd N" to each passed descriptor 3 .. 3 + count - 1. */
                 int count = atoi(argv[1]);
@@ -219,6 +233,22 @@ static void test_large_output_both_streams(void **state)
         }
         assert_int_equal(r.out[total], '\0');
         assert_int_equal(r.err[total], '\0');
+}
+
+static void test_output_left_in_pipe_at_exit(void **state)
+{
+        const size_t total = 1024 * 1024;
+        for (int round = 0; round < 5; round++) {
+                _cleanup_spawn_result_ spawn_result r = { 0 };
+                spawn_options o = { .argv = ARGV(SELF, "--helper", "bigpipe", "1048576"),
+                                    .max_output = 2 * total };
+                assert_int_equal(spawn_run(&o, &r), 0);
+                assert_int_equal(r.exit_code, 0);
+                assert_int_equal(r.out_len, total);
+                for (size_t i = 0; i < total; i++)
+                        if (r.out[i] != pattern_byte('a', i))
+                                fail_msg("mismatch at byte %zu", i);
+        }
 }
 
 static void test_stdin_roundtrip_cat(void **state)
@@ -677,6 +707,7 @@ int main(int argc, char **argv)
                 cmocka_unit_test(test_capture_both_streams),
                 cmocka_unit_test(test_empty_output_is_empty_string),
                 cmocka_unit_test(test_large_output_both_streams),
+                cmocka_unit_test(test_output_left_in_pipe_at_exit),
                 cmocka_unit_test(test_stdin_roundtrip_cat),
                 cmocka_unit_test(test_stdin_default_is_dev_null),
                 cmocka_unit_test(test_child_ignores_stdin),

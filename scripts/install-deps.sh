@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything ocid needs to build, run and be tested, from Debian's
+# packages. Idempotent.
+set -euo pipefail
+
+packages=(
+        # build
+        build-essential meson ninja-build pkg-config clang
+        protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
+        libnghttp2-dev libjson-c-dev libsystemd-dev
+        libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev libzstd-dev libgpgme-dev
+        # run
+        crun runc conmon containernetworking-plugins iptables iproute2
+        # test
+        libcmocka-dev bats python3 python3-grpcio python3-protobuf
+        golang-go golang-google-grpc-dev golang-goprotobuf-dev
+        busybox-static docker-registry procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
