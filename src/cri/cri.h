@@ -2,7 +2,9 @@
  * protobuf-c messages and the subsystems; nothing below cri/ sees protobuf. */
 #pragma once
 
+#include "image/pull.h"
 #include "server/server.h"
+#include "storage/store.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -16,6 +18,10 @@ typedef struct {
         bool cgroup_systemd;      /* the cgroup driver in use */
         char *config_json;        /* effective configuration, for Status verbose */
         char *pod_cidr;           /* from UpdateRuntimeConfig */
+        store *store;
+        puller *puller;
+        char *const *pinned_images; /* names or patterns ending in '*' */
+        const char *containers_dir; /* the container filesystem, for ImageFsInfo */
 } cri_state;
 
 void cri_state_init(cri_state *st);

@@ -11,3 +11,8 @@ CRI_HANDLER(cri_version);
 CRI_HANDLER(cri_status);
 CRI_HANDLER(cri_runtime_config);
 CRI_HANDLER(cri_update_runtime_config);
+CRI_HANDLER(cri_pull_image);
+CRI_HANDLER(cri_list_images);
+CRI_HANDLER(cri_image_status);
+CRI_HANDLER(cri_remove_image);
+CRI_HANDLER(cri_image_fs_info);

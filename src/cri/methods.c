@@ -21,6 +21,11 @@ static const implemented table[] = {
         { "RuntimeService", "Status", cri_status, RPC_BLOCKING },
         { "RuntimeService", "RuntimeConfig", cri_runtime_config, RPC_INLINE },
         { "RuntimeService", "UpdateRuntimeConfig", cri_update_runtime_config, RPC_INLINE },
+        { "ImageService", "PullImage", cri_pull_image, RPC_BLOCKING },
+        { "ImageService", "ListImages", cri_list_images, RPC_BLOCKING },
+        { "ImageService", "ImageStatus", cri_image_status, RPC_BLOCKING },
+        { "ImageService", "RemoveImage", cri_remove_image, RPC_BLOCKING },
+        { "ImageService", "ImageFsInfo", cri_image_fs_info, RPC_BLOCKING },
 };
 
 #define MAX_METHODS 64

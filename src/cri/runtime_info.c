@@ -9,6 +9,7 @@
 
 #include "runtime/v1/api.pb-c.h"
 
+#include <arpa/inet.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,30 @@ CRI_HANDLER(cri_runtime_config)
         return 0;
 }
 
+/* "10.0.0.0/24" or the kubelet's dual-stack "10.0.0.0/24,fd00::/64". */
+static bool valid_cidrs(const char *s)
+{
+        if (strlen(s) > 256)
+                return false;
+        _cleanup_free_ char *copy = xstrdup(s);
+        char *save = NULL;
+        int n = 0;
+        for (char *cidr = strtok_r(copy, ",", &save); cidr; cidr = strtok_r(NULL, ",", &save), n++) {
+                char *slash = strchr(cidr, '/');
+                if (!slash)
+                        return false;
+                *slash = '\0';
+                unsigned char addr[16];
+                int family = strchr(cidr, ':') ? AF_INET6 : AF_INET;
+                char *end;
+                long bits = strtol(slash + 1, &end, 10);
+                if (inet_pton(family, cidr, addr) != 1 || *end || end == slash + 1 || bits < 0 ||
+                    bits > (family == AF_INET ? 32 : 128))
+                        return false;
+        }
+        return n > 0;
+}
+
 CRI_HANDLER(cri_update_runtime_config)
 {
         const Runtime__V1__UpdateRuntimeConfigRequest *in =
@@ -150,6 +175,9 @@ CRI_HANDLER(cri_update_runtime_config)
          * missing runtime_config leaves it as it was. */
         const char *cidr = in->runtime_config && in->runtime_config->network_config
                 ? in->runtime_config->network_config->pod_cidr : NULL;
+        if (cidr && *cidr && !valid_cidrs(cidr))
+                return ocid_error_set(err, OCID_ERR_INVALID, "pod CIDR '%.64s%s' is not a CIDR list",
+                                      cidr, strlen(cidr) > 64 ? "..." : "");
         if (cidr && *cidr) {
                 pthread_mutex_lock(&st->lock);
                 free(st->pod_cidr);

@@ -53,13 +53,26 @@ static const config_key keys[] = {
           "seconds calls in flight may take to finish on SIGTERM"),
         K("ocid.runtime", "worker_threads", "worker-threads", T_UINT, worker_threads, "4",
           "threads running blocking work (pulls, runtime and CNI calls)"),
+        K("ocid.image", "registries_conf", "registries-conf", T_STRING, registries_conf,
+          "/etc/containers/registries.conf", "containers-registries.conf(5) file: search registries, mirrors"),
+        K("ocid.image", "registries_conf_dir", "registries-conf-dir", T_STRING, registries_conf_dir,
+          "/etc/containers/registries.conf.d", "drop-ins for the registries file"),
+        K("ocid.image", "certs_dir", "certs-dir", T_STRING, certs_dir, "/etc/ocid/certs.d",
+          "per-registry TLS files: HOST[:PORT]/ca.crt, client.cert, client.key"),
+        K("ocid.image", "pinned_images", "pinned-images", T_STRV, pinned_images, "",
+          "images the kubelet must not garbage-collect (names; a trailing * matches any suffix)"),
+        K("ocid.image", "max_parallel_downloads", "max-parallel-downloads", T_UINT,
+          max_parallel_downloads, "3", "layers of one image downloaded at once"),
+        K("ocid.image", "pull_progress_timeout", "pull-progress-timeout", T_UINT,
+          pull_progress_timeout, "60", "seconds a download may make no progress before the pull fails"),
         K("ocid.network", "network_dir", "cni-config-dir", T_STRING, network_dir, "/etc/cni/net.d",
           "directory of CNI network configurations"),
         K("ocid.network", "plugin_dirs", "cni-plugin-dir", T_STRV, plugin_dirs,
           "/opt/cni/bin,/usr/lib/cni", "directories searched for CNI plugins (flag repeatable)"),
 };
 
-static const char *const sections[] = { "ocid", "ocid.api", "ocid.runtime", "ocid.network" };
+static const char *const sections[] = { "ocid", "ocid.api", "ocid.runtime", "ocid.image",
+                                        "ocid.network" };
 
 bool config_key_at(size_t i, const char **ret_key, const char **ret_flag)
 {
@@ -352,6 +365,9 @@ static int validate(ocid_config *cfg, ocid_error *err)
         if (cfg->worker_threads < 1 || cfg->worker_threads > 256)
                 return ocid_error_set(err, OCID_ERR_INVALID, "worker_threads %" PRIu64
                                       ": expected 1 to 256", cfg->worker_threads);
+        if (cfg->max_parallel_downloads < 1 || cfg->max_parallel_downloads > 64)
+                return ocid_error_set(err, OCID_ERR_INVALID, "max_parallel_downloads %" PRIu64
+                                      ": expected 1 to 64", cfg->max_parallel_downloads);
         if (cfg->grpc_max_recv_msg_size < 1024 || cfg->grpc_max_send_msg_size < 1024)
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "grpc message size limits must be at least 1024 bytes");

@@ -23,6 +23,12 @@ typedef struct {
         bool log_to_journald;
         uint64_t shutdown_timeout; /* seconds */
         uint64_t worker_threads;
+        char *registries_conf;
+        char *registries_conf_dir;
+        char *certs_dir;
+        char **pinned_images;
+        uint64_t max_parallel_downloads;
+        uint64_t pull_progress_timeout; /* seconds */
         char *network_dir;
         char **plugin_dirs;
 } ocid_config;

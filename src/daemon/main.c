@@ -9,6 +9,7 @@
 #include "util/log.h"
 #include "util/toml.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -211,7 +212,32 @@ static int serve(daemon_state *d)
         signal(SIGPIPE, SIG_IGN);
         _cleanup_close_ int sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
+        _cleanup_free_ char *containers_dir = fs_path_join(cfg->root, "containers");
+        store *image_store = NULL;
+        puller *image_puller = NULL;
+        puller_options pull_opts = {
+                .registries_conf = cfg->registries_conf,
+                .registries_conf_dir = cfg->registries_conf_dir,
+                .certs_dir = cfg->certs_dir,
+                .max_parallel_layers = (unsigned)cfg->max_parallel_downloads,
+                .stall_timeout_s = (long)cfg->pull_progress_timeout,
+        };
+        if (store_open(cfg->root, &image_store, &err) < 0 ||
+            puller_new(image_store, &pull_opts, &image_puller, &err) < 0) {
+                log_error("%s", err.message);
+                ocid_error_clear(&err);
+                store_close(image_store);
+                close(listen_fd);
+                unlink(cfg->listen);
+                return 1;
+        }
+        fs_mkdir_p(containers_dir, 0711);
+
         cri_state_init(&d->cri);
+        d->cri.store = image_store;
+        d->cri.puller = image_puller;
+        d->cri.pinned_images = cfg->pinned_images;
+        d->cri.containers_dir = containers_dir;
         d->cri.network_dir = cfg->network_dir;
         d->cri.plugin_dirs = cfg->plugin_dirs;
         d->cri.cgroup_systemd = STREQ(cfg->cgroup_manager, "systemd");
@@ -242,6 +268,8 @@ static int serve(daemon_state *d)
         server_free(d->server);
         workers_free(d->workers);
         loop_free(d->loop);
+        puller_free(image_puller);
+        store_close(image_store);
         cri_state_release(&d->cri);
         return exit_code;
 }
@@ -264,6 +292,8 @@ int main(int argc, char **argv)
                 first = 2;
         }
         ocid_error err = OCID_ERROR_INIT;
+        /* Before any thread exists: curl's global state is not thread-safe. */
+        curl_global_init(CURL_GLOBAL_DEFAULT);
         if (config_load(&d.config, argc, argv, first, &err) < 0) {
                 fprintf(stderr, "ocid: %s\n", err.message);
                 ocid_error_clear(&err);

@@ -15,6 +15,11 @@ static const ocic_command commands[] = {
         { "info", cmd_info, "show the runtime's status and configuration" },
         { "runtime-config", cmd_runtime_config, "show the runtime's configuration for the kubelet" },
         { "update-runtime-config", cmd_update_runtime_config, "set the node's pod CIDR" },
+        { "pull", cmd_pull, "pull an image from a registry" },
+        { "images", cmd_images, "list images" },
+        { "inspecti", cmd_inspecti, "show the status of images" },
+        { "rmi", cmd_rmi, "remove images" },
+        { "imagefsinfo", cmd_imagefsinfo, "show the image filesystem's usage" },
 };
 
 static void usage(FILE *f)
@@ -66,9 +71,9 @@ static grpc_client **client_for(ocic_ctx *ctx, ocic_service service, const char 
         return &ctx->runtime;
 }
 
-int ocic_call(ocic_ctx *ctx, ocic_service service, const char *method,
-              const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-              ProtobufCMessage **resp)
+static int call(ocic_ctx *ctx, ocic_service service, const char *method,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, bool quiet)
 {
         const char *endpoint;
         grpc_client **client = client_for(ctx, service, &endpoint);
@@ -84,11 +89,26 @@ int ocic_call(ocic_ctx *ctx, ocic_service service, const char *method,
         if (r == 0)
                 r = grpc_client_unary(*client, path, req, resp_desc, ctx->timeout_ms, resp, &err);
         if (r < 0) {
-                fprintf(stderr, "ocic: %s: %s\n", method, err.message ? err.message : "failed");
+                if (!quiet)
+                        fprintf(stderr, "ocic: %s: %s\n", method, err.message ? err.message : "failed");
                 ocid_error_clear(&err);
                 return -1;
         }
         return 0;
+}
+
+int ocic_call(ocic_ctx *ctx, ocic_service service, const char *method,
+              const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+              ProtobufCMessage **resp)
+{
+        return call(ctx, service, method, req, resp_desc, resp, false);
+}
+
+int ocic_call_quiet(ocic_ctx *ctx, ocic_service service, const char *method,
+                    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                    ProtobufCMessage **resp)
+{
+        return call(ctx, service, method, req, resp_desc, resp, true);
 }
 
 int ocic_parse_output(const char *s, ocic_output *ret)
@@ -144,6 +164,7 @@ int main(int argc, char **argv)
                                 fprintf(stderr, "ocic: bad --timeout '%s'\n", optarg);
                                 return 2;
                         }
+                        ctx.timeout_set = true;
                         break;
                 case 'D': ctx.debug = true; break;
                 case 'h': usage(stdout); return 0;

@@ -14,6 +14,7 @@ typedef struct {
         const char *runtime_endpoint;
         const char *image_endpoint;
         uint64_t timeout_ms;
+        bool timeout_set;       /* -t given: long calls honour it too */
         bool debug;
         grpc_client *runtime;
         grpc_client *image;
@@ -26,6 +27,11 @@ typedef enum { RUNTIME_SERVICE, IMAGE_SERVICE } ocic_service;
 int ocic_call(ocic_ctx *ctx, ocic_service service, const char *method,
               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
               ProtobufCMessage **resp);
+
+/* As ocic_call, without printing the error. */
+int ocic_call_quiet(ocic_ctx *ctx, ocic_service service, const char *method,
+                    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                    ProtobufCMessage **resp);
 
 /* "json", "yaml" or "table" (also accepted: "" for the command's default). */
 int ocic_parse_output(const char *s, ocic_output *ret);
@@ -42,3 +48,8 @@ int cmd_version(ocic_ctx *ctx, int argc, char **argv);
 int cmd_info(ocic_ctx *ctx, int argc, char **argv);
 int cmd_runtime_config(ocic_ctx *ctx, int argc, char **argv);
 int cmd_update_runtime_config(ocic_ctx *ctx, int argc, char **argv);
+int cmd_pull(ocic_ctx *ctx, int argc, char **argv);
+int cmd_images(ocic_ctx *ctx, int argc, char **argv);
+int cmd_inspecti(ocic_ctx *ctx, int argc, char **argv);
+int cmd_rmi(ocic_ctx *ctx, int argc, char **argv);
+int cmd_imagefsinfo(ocic_ctx *ctx, int argc, char **argv);

@@ -14,6 +14,7 @@ grpc_status grpc_status_from_error(ocid_error_kind kind)
         case OCID_ERR_DEADLINE: return GRPC_DEADLINE_EXCEEDED;
         case OCID_ERR_CANCELLED: return GRPC_CANCELLED;
         case OCID_ERR_UNAVAILABLE: return GRPC_UNAVAILABLE;
+        case OCID_ERR_PERMISSION: return GRPC_PERMISSION_DENIED;
         case OCID_ERR_RESOURCE: return GRPC_RESOURCE_EXHAUSTED;
         case OCID_ERR_UNIMPLEMENTED: return GRPC_UNIMPLEMENTED;
         case OCID_ERR_INTERNAL: break;
@@ -32,6 +33,7 @@ ocid_error_kind grpc_status_to_error(grpc_status status)
         case GRPC_DEADLINE_EXCEEDED: return OCID_ERR_DEADLINE;
         case GRPC_CANCELLED: return OCID_ERR_CANCELLED;
         case GRPC_UNAVAILABLE: return OCID_ERR_UNAVAILABLE;
+        case GRPC_PERMISSION_DENIED: case GRPC_UNAUTHENTICATED: return OCID_ERR_PERMISSION;
         case GRPC_RESOURCE_EXHAUSTED: return OCID_ERR_RESOURCE;
         case GRPC_UNIMPLEMENTED: return OCID_ERR_UNIMPLEMENTED;
         default: return OCID_ERR_INTERNAL;
@@ -145,13 +147,20 @@ int grpc_timeout_parse(const char *value, size_t len, uint64_t *ret_ms)
 
 void grpc_timeout_format(uint64_t ms, char out[16])
 {
-        /* The value has at most 8 digits: pick the finest unit that fits. */
-        if (ms <= 99999999)
-                snprintf(out, 16, "%llum", (unsigned long long)ms);
-        else if (ms / 1000 <= 99999999)
-                snprintf(out, 16, "%lluS", (unsigned long long)(ms / 1000));
-        else
-                snprintf(out, 16, "%lluM", (unsigned long long)(ms / 60000 > 99999999 ? 99999999 : ms / 60000));
+        /* The value has at most 8 digits: pick the finest unit that fits,
+         * rounding up so that a coarser unit never shortens the deadline. */
+        static const struct {
+                uint64_t ms;
+                char unit;
+        } units[] = { { 1, 'm' }, { 1000, 'S' }, { 60000, 'M' }, { 3600000, 'H' } };
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+                uint64_t n = ms / units[i].ms + (ms % units[i].ms != 0);
+                if (n <= 99999999) {
+                        snprintf(out, 16, "%llu%c", (unsigned long long)n, units[i].unit);
+                        return;
+                }
+        }
+        snprintf(out, 16, "99999999H");
 }
 
 void grpc_message_encode(strbuf *out, const char *msg)

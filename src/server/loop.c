@@ -14,6 +14,7 @@ struct loop_source {
         loop_io_fn io;
         loop_timer_fn timer;
         void *data;
+        loop_source *prev, *next; /* live sources, for loop_free */
         loop_source *next_dead;
 };
 
@@ -28,6 +29,7 @@ struct loop {
         int wakefd;
         bool quit;
         int exit_code;
+        loop_source *sources; /* live sources */
         loop_source *dead; /* removed sources, freed after the dispatch round */
         pthread_mutex_t lock;
         posted *queue_head, *queue_tail;
@@ -70,6 +72,8 @@ void loop_free(loop *l)
 {
         if (!l)
                 return;
+        while (l->sources)
+                loop_source_remove(l->sources);
         free_dead(l);
         for (posted *p = l->queue_head; p;) {
                 posted *next = p->next;
@@ -91,6 +95,10 @@ static int add_source(loop *l, int fd, uint32_t events, loop_source *s)
         struct epoll_event ev = { .events = events, .data.ptr = s };
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
                 return -errno;
+        s->next = l->sources;
+        if (l->sources)
+                l->sources->prev = s;
+        l->sources = s;
         return 0;
 }
 
@@ -154,6 +162,13 @@ void loop_source_remove(loop_source *src)
                 return;
         loop *l = src->owner;
         src->removed = true;
+        if (src->prev)
+                src->prev->next = src->next;
+        else
+                l->sources = src->next;
+        if (src->next)
+                src->next->prev = src->prev;
+        src->prev = src->next = NULL;
         epoll_ctl(l->epfd, EPOLL_CTL_DEL, src->fd, NULL);
         if (src->owns_fd)
                 close(src->fd);

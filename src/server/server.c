@@ -71,9 +71,18 @@ struct stream {
         rpc_call *call;
 };
 
+/* Worker threads touch only the call (and the loop, to post): what they
+ * need of the server is copied in, so a handler still running when the
+ * server is freed does not reach into freed memory. */
 struct rpc_call {
-        server *srv;
-        stream *stream; /* NULL once the stream is gone */
+        server *srv;     /* loop thread only */
+        loop *loop;
+        void *context;
+        size_t max_send;
+        /* The call itself plus each message queued by rpc_call_send and not
+         * yet delivered on the loop thread. */
+        atomic_uint refs;
+        stream *stream; /* NULL once the stream is gone or the call completed */
         const rpc_method *method;
         ProtobufCMessage *request;
         ProtobufCMessage *response;
@@ -228,9 +237,10 @@ static void stream_reject_http(stream *st, const char *status)
 
 /* ---- calls -------------------------------------------------------------- */
 
-void *rpc_call_context(rpc_call *call) { return call->srv->opts.context; }
+void *rpc_call_context(rpc_call *call) { return call->context; }
 const char *rpc_call_path(rpc_call *call) { return call->method->path; }
 bool rpc_call_cancelled(rpc_call *call) { return atomic_load(&call->cancelled); }
+const atomic_bool *rpc_call_cancelled_flag(rpc_call *call) { return &call->cancelled; }
 
 uint64_t rpc_call_remaining_ms(rpc_call *call)
 {
@@ -262,6 +272,14 @@ typedef struct {
         strbuf framed;
 } stream_message;
 
+static void call_free(rpc_call *call);
+
+static void call_unref(rpc_call *call)
+{
+        if (atomic_fetch_sub(&call->refs, 1) == 1)
+                call_free(call);
+}
+
 static void deliver_stream_message(void *p)
 {
         stream_message *m = p;
@@ -270,6 +288,7 @@ static void deliver_stream_message(void *p)
                 stream_write_message(st, &m->framed);
                 conn_flush(st->conn);
         }
+        call_unref(m->call);
         strbuf_release(&m->framed);
         free(m);
 }
@@ -283,8 +302,14 @@ int rpc_call_send(rpc_call *call, const ProtobufCMessage *msg, ocid_error *err)
                 return ocid_error_set(err, OCID_ERR_RESOURCE, "out of memory");
         m->call = call;
         strbuf_init(&m->framed);
-        if (pack_message(msg, call->srv->opts.max_send_message, &m->framed, err) < 0 ||
-            loop_post(call->srv->loop, deliver_stream_message, m) < 0) {
+        if (pack_message(msg, call->max_send, &m->framed, err) < 0) {
+                strbuf_release(&m->framed);
+                free(m);
+                return -1;
+        }
+        atomic_fetch_add(&call->refs, 1);
+        if (loop_post(call->loop, deliver_stream_message, m) < 0) {
+                atomic_fetch_sub(&call->refs, 1);
                 strbuf_release(&m->framed);
                 free(m);
                 return ocid_error_set(err, OCID_ERR_RESOURCE, "cannot queue message");
@@ -314,19 +339,24 @@ static void call_run(void *p)
         if (call->rc < 0 && call->err.kind == OCID_OK)
                 ocid_error_set(&call->err, OCID_ERR_INTERNAL, "handler failed without a reason");
         if (call->rc == 0 && call->response)
-                call->rc = pack_message(call->response, call->srv->opts.max_send_message,
-                                        &call->packed, &call->err);
+                call->rc = pack_message(call->response, call->max_send, &call->packed, &call->err);
 }
 
-static void call_complete(void *p)
+/* Settle the stream with the call's outcome, without writing to the socket:
+ * this may run inside an nghttp2 callback, where the session must not be
+ * driven (mem_send) nor, on a write error, deleted. Returns the connection
+ * to flush, if any. */
+static conn *call_settle(rpc_call *call)
 {
-        rpc_call *call = p;
         server *s = call->srv;
         stream *st = call->stream;
+        conn *c = NULL;
         if (!(call->method->flags & RPC_INLINE))
                 s->in_flight--;
         if (st) {
+                c = st->conn;
                 st->call = NULL;
+                call->stream = NULL;
                 if (call->rc < 0) {
                         stream_fail(st, &call->err);
                 } else {
@@ -334,9 +364,19 @@ static void call_complete(void *p)
                                 stream_write_message(st, &call->packed);
                         stream_finish(st, GRPC_OK, NULL);
                 }
-                conn_flush(st->conn);
         }
-        call_free(call);
+        call_unref(call);
+        return c;
+}
+
+/* On the loop thread, outside nghttp2: the worker's result is in. */
+static void call_complete(void *p)
+{
+        rpc_call *call = p;
+        server *s = call->srv;
+        conn *c = call_settle(call);
+        if (c)
+                conn_flush(c);
         maybe_finish_shutdown(s);
 }
 
@@ -416,6 +456,10 @@ static void stream_dispatch(stream *st)
                 return;
         }
         call->srv = s;
+        call->loop = s->loop;
+        call->context = s->opts.context;
+        call->max_send = s->opts.max_send_message;
+        atomic_init(&call->refs, 1);
         call->method = st->method;
         strbuf_init(&call->packed);
         if (st->has_timeout)
@@ -430,15 +474,22 @@ static void stream_dispatch(stream *st)
         }
         call->stream = st;
         st->call = call;
+        /* We are inside nghttp2_session_mem_recv: settle without flushing;
+         * conn_io flushes once the input is processed. */
         if (st->method->flags & RPC_INLINE) {
                 call_run(call);
-                call_complete(call);
+                /* Messages an inline streaming handler sent are still queued
+                 * on the loop: complete behind them, or they would be
+                 * dropped after the final status. */
+                if (atomic_load(&call->refs) > 1 && loop_post(s->loop, call_complete, call) == 0)
+                        return;
+                call_settle(call);
                 return;
         }
         s->in_flight++;
         if (workers_submit(s->workers, call_run, call_complete, call) < 0) {
                 call->rc = ocid_error_set(&call->err, OCID_ERR_RESOURCE, "out of memory");
-                call_complete(call);
+                call_settle(call);
         }
 }
 
@@ -795,6 +846,9 @@ void server_shutdown(server *s, uint64_t grace_ms, void (*done)(void *), void *d
         s->listen_src = NULL;
         close(s->listen_fd);
         s->listen_fd = -1;
+        /* Armed first: flushing below may close connections and finish the
+         * shutdown, and done() may stop the loop. */
+        loop_add_timer(s->loop, grace_ms, grace_expired, s, &s->grace_timer);
         for (conn *c = s->conns, *next; c; c = next) {
                 next = c->next;
                 nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
@@ -802,7 +856,6 @@ void server_shutdown(server *s, uint64_t grace_ms, void (*done)(void *), void *d
                                       NGHTTP2_NO_ERROR, NULL, 0);
                 conn_flush(c);
         }
-        loop_add_timer(s->loop, grace_ms, grace_expired, s, &s->grace_timer);
         maybe_finish_shutdown(s);
 }
 

@@ -14,6 +14,7 @@
 #include "util/error.h"
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,8 @@ const char *rpc_call_path(rpc_call *call);
 /* True once the client cancelled, went away, or the deadline passed:
  * long-running handlers check it and give up early. */
 bool rpc_call_cancelled(rpc_call *call);
+/* The same as a flag that blocking code can watch (curl, unpacking). */
+const atomic_bool *rpc_call_cancelled_flag(rpc_call *call);
 /* Milliseconds left before the call's deadline; UINT64_MAX without one. */
 uint64_t rpc_call_remaining_ms(rpc_call *call);
 /* Server-streaming: queue one message. Thread-safe. */

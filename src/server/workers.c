@@ -6,10 +6,12 @@
 #include <stdlib.h>
 
 typedef struct job {
+        workers *owner;
         work_fn work;
         work_done_fn done;
         void *data;
         struct job *next;
+        struct job *prev; /* in the posted list, once its work is done */
 } job;
 
 struct workers {
@@ -17,14 +19,31 @@ struct workers {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         job *head, *tail;
+        /* Jobs whose done callback is queued on the loop: if the loop stops
+         * first, workers_free releases them. */
+        job *posted;
         bool stopping;
         unsigned nthreads;
         pthread_t *threads;
 };
 
+static void posted_unlink(workers *w, job *j)
+{
+        if (j->prev)
+                j->prev->next = j->next;
+        else
+                w->posted = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+}
+
 static void job_done(void *p)
 {
         job *j = p;
+        workers *w = j->owner;
+        pthread_mutex_lock(&w->lock);
+        posted_unlink(w, j);
+        pthread_mutex_unlock(&w->lock);
         if (j->done)
                 j->done(j->data);
         free(j);
@@ -48,8 +67,20 @@ static void *worker_main(void *p)
                 pthread_mutex_unlock(&w->lock);
 
                 j->work(j->data);
-                if (loop_post(w->loop, job_done, j) < 0)
-                        free(j); /* out of memory: the completion is lost */
+                pthread_mutex_lock(&w->lock);
+                j->prev = NULL;
+                j->next = w->posted;
+                if (w->posted)
+                        w->posted->prev = j;
+                w->posted = j;
+                pthread_mutex_unlock(&w->lock);
+                if (loop_post(w->loop, job_done, j) < 0) {
+                        /* Out of memory: the completion is lost. */
+                        pthread_mutex_lock(&w->lock);
+                        posted_unlink(w, j);
+                        pthread_mutex_unlock(&w->lock);
+                        free(j);
+                }
         }
 }
 
@@ -95,6 +126,12 @@ void workers_free(workers *w)
         pthread_mutex_unlock(&w->lock);
         for (unsigned i = 0; i < w->nthreads; i++)
                 pthread_join(w->threads[i], NULL);
+        /* Their done callbacks were dropped with the stopped loop. */
+        while (w->posted) {
+                job *j = w->posted;
+                w->posted = j->next;
+                free(j);
+        }
         free(w->threads);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
@@ -106,7 +143,7 @@ int workers_submit(workers *w, work_fn work, work_done_fn done, void *data)
         job *j = malloc(sizeof(*j));
         if (!j)
                 return -ENOMEM;
-        *j = (job){ .work = work, .done = done, .data = data };
+        *j = (job){ .owner = w, .work = work, .done = done, .data = data };
         pthread_mutex_lock(&w->lock);
         if (w->tail)
                 w->tail->next = j;

@@ -81,6 +81,7 @@ const char *ocid_error_kind_name(ocid_error_kind kind)
                 [OCID_ERR_DEADLINE] = "deadline exceeded",
                 [OCID_ERR_CANCELLED] = "cancelled",
                 [OCID_ERR_UNAVAILABLE] = "unavailable",
+                [OCID_ERR_PERMISSION] = "permission denied",
                 [OCID_ERR_RESOURCE] = "resource exhausted",
                 [OCID_ERR_UNIMPLEMENTED] = "unimplemented",
         };

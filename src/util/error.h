@@ -19,6 +19,7 @@ typedef enum {
         OCID_ERR_DEADLINE,
         OCID_ERR_CANCELLED,
         OCID_ERR_UNAVAILABLE,
+        OCID_ERR_PERMISSION,    /* credentials missing or refused */
         OCID_ERR_RESOURCE,      /* a bound was exceeded */
         OCID_ERR_UNIMPLEMENTED,
 } ocid_error_kind;

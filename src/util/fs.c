@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -80,6 +81,8 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 
 int fs_mkdir_p(const char *path, mode_t mode)
 {
+        if (!*path)
+                return -ENOENT; /* as mkdir(""); the loop below starts at p + 1 */
         _cleanup_free_ char *p = strdup(path);
         if (!p)
                 return -ENOMEM;
@@ -103,44 +106,101 @@ int fs_mkdir_p(const char *path, mode_t mode)
         return 0;
 }
 
-static int remove_at(int dfd, const char *name, dev_t dev)
+/* A mount point is recognised by its mount id: a bind mount from the same
+ * filesystem (a container volume) has the same st_dev as its parent.
+ * Kernels before 5.8 report no mount id; then only mounts of other
+ * filesystems are recognised. */
+static bool same_mount(const struct statx *a, const struct statx *b)
 {
-        struct stat st;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (a->stx_dev_major != b->stx_dev_major || a->stx_dev_minor != b->stx_dev_minor)
+                return false;
+        if (a->stx_mask & b->stx_mask & STATX_MNT_ID)
+                return a->stx_mnt_id == b->stx_mnt_id;
+        return true;
+}
+
+typedef int (*visit_fn)(int dfd, const char *name, const struct statx *stx, void *data);
+
+/* Walk the tree at dfd/name depth-first, calling visit on each entry after
+ * its children. Never descends into another mount (that subtree gives
+ * -EBUSY) nor follows symlinks. Keeps going after errors and returns the
+ * first one. */
+static int walk_at(int dfd, const char *name, const struct statx *top, visit_fn visit, void *data)
+{
+        struct statx stx;
+        if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID | STATX_BLOCKS, &stx) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-        if (st.st_dev != dev)
-                return -EBUSY; /* a mount point: never descend into it */
-        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
+        if (S_ISDIR(stx.stx_mode)) {
+                if (!same_mount(&stx, top))
+                        return -EBUSY;
+                int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                DIR *d = fdopendir(fd);
+                if (!d) {
+                        close(fd);
+                        return -errno;
+                }
+                int r = 0;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
+                                continue;
+                        int q = walk_at(dirfd(d), de->d_name, top, visit, data);
+                        if (q < 0 && r == 0)
+                                r = q;
+                }
+                closedir(d);
+                if (r < 0)
+                        return r;
         }
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-                        continue;
-                int q = remove_at(dirfd(d), de->d_name, dev);
-                if (q < 0 && r == 0)
-                        r = q;
-        }
-        closedir(d);
-        if (r < 0)
-                return r;
-        return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+        return visit(dfd, name, &stx, data);
+}
+
+static int walk(const char *path, visit_fn visit, void *data)
+{
+        struct statx top;
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &top) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return walk_at(AT_FDCWD, path, &top, visit, data);
+}
+
+static int remove_entry(int dfd, const char *name, const struct statx *stx, void *data)
+{
+        int flags = S_ISDIR(stx->stx_mode) ? AT_REMOVEDIR : 0;
+        return unlinkat(dfd, name, flags) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 int fs_remove_tree(const char *path)
 {
+        return walk(path, remove_entry, NULL);
+}
+
+typedef struct {
+        uint64_t bytes;
+        uint64_t inodes;
+} usage;
+
+static int count_entry(int dfd, const char *name, const struct statx *stx, void *data)
+{
+        usage *u = data;
+        u->bytes += stx->stx_blocks * 512;
+        u->inodes++;
+        return 0;
+}
+
+int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes)
+{
         struct stat st;
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        return remove_at(AT_FDCWD, path, st.st_dev);
+        if (stat(path, &st) < 0)
+                return -errno;
+        usage u = { 0 };
+        int r = walk(path, count_entry, &u);
+        if (r < 0 && r != -EBUSY) /* other mounts are not ours to count */
+                return r;
+        *ret_bytes = u.bytes;
+        *ret_inodes = u.inodes;
+        return 0;
 }
 
 char *fs_path_join(const char *a, const char *b)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Read a whole file (at most max_size bytes, else -EFBIG). The result is
@@ -14,5 +15,8 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 int fs_mkdir_p(const char *path, mode_t mode);
 /* rm -rf without crossing mount points; a missing path is fine. */
 int fs_remove_tree(const char *path);
+/* Disk bytes (allocated blocks) and inodes used under path, not crossing
+ * mount points; hard links counted once per directory entry. */
+int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);
 /* Join two path pieces with exactly one slash. Aborts on allocation failure. */
 char *fs_path_join(const char *a, const char *b);

@@ -58,6 +58,8 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
                         [LOG_LEVEL_WARN] = LOG_WARNING, [LOG_LEVEL_INFO] = LOG_INFO,
                         [LOG_LEVEL_DEBUG] = LOG_DEBUG, [LOG_LEVEL_TRACE] = LOG_DEBUG,
                 };
+                if ((unsigned)level >= ARRAY_SIZE(priorities))
+                        level = LOG_LEVEL_DEBUG;
                 sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priorities[level],
                                 "CODE_FILE=%s", file, "CODE_LINE=%d", line,
                                 "SYSLOG_IDENTIFIER=ocid", NULL);

@@ -71,14 +71,22 @@ void strbuf_addch(strbuf *sb, char c)
 
 void strbuf_vaddf(strbuf *sb, const char *fmt, va_list ap)
 {
+        /* Format into the spare room first; only a result that does not fit
+         * costs a second pass. (This also avoids vsnprintf(NULL, 0, ...),
+         * which GCC 12 under -fsanitize=undefined flags as a null format.) */
+        strbuf_grow(sb, 64);
         va_list cp;
         va_copy(cp, ap);
-        int n = vsnprintf(NULL, 0, fmt, cp);
+        int n = vsnprintf(sb->buf + sb->len, sb->alloc - sb->len, fmt, cp);
         va_end(cp);
-        if (n < 0)
+        if (n < 0) {
+                sb->buf[sb->len] = '\0';
                 return;
-        strbuf_grow(sb, (size_t)n);
-        vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+        }
+        if ((size_t)n >= sb->alloc - sb->len) {
+                strbuf_grow(sb, (size_t)n);
+                vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+        }
         sb->len += (size_t)n;
 }
 

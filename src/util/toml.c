@@ -113,7 +113,7 @@ static struct json_object *xnew_array(void)
         return o;
 }
 
-/* Only checked with "not present" just before, so the add cannot replace. */
+/* Callers look the key up first: json-c would silently replace a value. */
 static void xobject_add(struct json_object *o, const char *key, struct json_object *v)
 {
         if (!v || json_object_object_add(o, key, v) < 0)
@@ -549,6 +549,13 @@ static char *key_show(const struct key *k, size_t n)
         return strbuf_detach(&sb, NULL);
 }
 
+/* fail() with the first n parts of k as the first %s of fmt. */
+#define fail_key(ps, k, n, fmt, ...)                                           \
+        ({                                                                     \
+                _cleanup_free_ char *_name = key_show((k), (n));               \
+                fail((ps), fmt, _name, ##__VA_ARGS__);                         \
+        })
+
 static int parse_key(struct parser *ps, struct key *k)
 {
         for (;;) {
@@ -644,14 +651,10 @@ static int parse_header(struct parser *ps)
                         t = json_object_array_get_idx(child, json_object_array_length(child) - 1);
                         continue;
                 }
-                if (!is_table(child)) {
-                        _cleanup_free_ char *name = key_show(&k, i + 1);
-                        return fail(ps, "key '%s' is already defined and is not a table", name);
-                }
-                if (node_flags(child) & NODE_INLINE) {
-                        _cleanup_free_ char *name = key_show(&k, i + 1);
-                        return fail(ps, "inline table '%s' cannot be extended", name);
-                }
+                if (!is_table(child))
+                        return fail_key(ps, &k, i + 1, "key '%s' is already defined and is not a table");
+                if (node_flags(child) & NODE_INLINE)
+                        return fail_key(ps, &k, i + 1, "inline table '%s' cannot be extended");
                 t = child;
         }
 
@@ -668,23 +671,22 @@ static int parse_header(struct parser *ps)
                 return new_table(ps, array, NULL, NODE_HEADER, &ps->cur);
         }
 
-        _cleanup_free_ char *name = key_show(&k, k.n);
         if (aot) {
                 if (!is_aot(child))
-                        return fail(ps, "key '%s' is already defined and is not an array of tables", name);
+                        return fail_key(ps, &k, k.n, "key '%s' is already defined and is not an array of tables");
                 return new_table(ps, child, NULL, NODE_HEADER, &ps->cur);
         }
         if (is_aot(child))
-                return fail(ps, "'%s' is already defined as an array of tables", name);
+                return fail_key(ps, &k, k.n, "'%s' is already defined as an array of tables");
         if (!is_table(child))
-                return fail(ps, "key '%s' is already defined and is not a table", name);
+                return fail_key(ps, &k, k.n, "key '%s' is already defined and is not a table");
         unsigned flags = node_flags(child);
         if (flags & NODE_INLINE)
-                return fail(ps, "inline table '%s' cannot be extended", name);
+                return fail_key(ps, &k, k.n, "inline table '%s' cannot be extended");
         if (flags & NODE_DOTTED)
-                return fail(ps, "table '%s' is already defined by dotted keys", name);
+                return fail_key(ps, &k, k.n, "table '%s' is already defined by dotted keys");
         if (flags & NODE_HEADER)
-                return fail(ps, "table '%s' is already defined", name);
+                return fail_key(ps, &k, k.n, "table '%s' is already defined");
         node_mark(child, NODE_HEADER, node_depth(child));
         ps->cur = child;
         return 0;
@@ -699,10 +701,8 @@ static int parse_keyval(struct parser *ps, struct json_object *table)
         r = parse_key(ps, &k);
         if (r < 0)
                 return r;
-        if (peek(ps) != '=') {
-                _cleanup_free_ char *name = key_show(&k, k.n);
-                return fail(ps, "expected '=' after key '%s', found %s", name, describe(ps).s);
-        }
+        if (peek(ps) != '=')
+                return fail_key(ps, &k, k.n, "expected '=' after key '%s', found %s", describe(ps).s);
         ps->p++;
         skip_ws(ps);
 
@@ -713,23 +713,20 @@ static int parse_keyval(struct parser *ps, struct json_object *table)
                                 return r;
                         continue;
                 }
-                _cleanup_free_ char *name = key_show(&k, i + 1);
                 if (!is_table(child))
-                        return fail(ps, "key '%s' is already defined and is not a table", name);
+                        return fail_key(ps, &k, i + 1, "key '%s' is already defined and is not a table");
                 unsigned flags = node_flags(child);
                 if (flags & NODE_INLINE)
-                        return fail(ps, "inline table '%s' cannot be extended", name);
+                        return fail_key(ps, &k, i + 1, "inline table '%s' cannot be extended");
                 if (!(flags & NODE_DOTTED))
-                        return fail(ps, "table '%s' is defined elsewhere and cannot be extended with dotted keys",
-                                    name);
+                        return fail_key(ps, &k, i + 1,
+                                        "table '%s' is defined elsewhere and cannot be extended with dotted keys");
                 t = child;
         }
 
         const char *last = k.parts[k.n - 1];
-        if (json_object_object_get_ex(t, last, NULL)) {
-                _cleanup_free_ char *name = key_show(&k, k.n);
-                return fail(ps, "duplicate key '%s'", name);
-        }
+        if (json_object_object_get_ex(t, last, NULL))
+                return fail_key(ps, &k, k.n, "duplicate key '%s'");
         struct json_object *v = NULL;
         r = parse_value(ps, node_depth(t) + 1, &v);
         if (r < 0)

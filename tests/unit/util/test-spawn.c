@@ -158,6 +158,23 @@ static void assert_zeroed(const spawn_result *r)
         assert_false(r->timed_out);
 }
 
+/* A fresh directory in *state, removed even when a test fails. */
+static int tmpdir_setup(void **state)
+{
+        char tmpl[] = "/tmp/ocid-test-spawn-XXXXXX";
+        if (!mkdtemp(tmpl))
+                return -1;
+        *state = strdup(tmpl);
+        return *state ? 0 : -1;
+}
+
+static int tmpdir_teardown(void **state)
+{
+        int r = fs_remove_tree(*state);
+        free(*state);
+        return r;
+}
+
 /* ---- tests ---- */
 
 static void test_exit_codes(void **state)
@@ -370,6 +387,7 @@ static void test_grandchild_holding_stdout(void **state)
 {
         /* The child exits at once; a background job keeps stdout open. We
          * must return with the child's output, not wait for the job. */
+        assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
         _cleanup_spawn_result_ spawn_result r = { 0 };
         spawn_options o = { .argv = ARGV("sh", "-c", "sleep 5 & echo $!"), .timeout_ms = 4000 };
         int64_t start = now_ms();
@@ -379,7 +397,9 @@ static void test_grandchild_holding_stdout(void **state)
         assert_int_equal(r.exit_code, 0);
         pid_t job = (pid_t)atoi(r.out);
         assert_true(job > 0);
-        kill(job, SIGKILL);
+        assert_int_equal(kill(job, SIGKILL), 0);
+        assert_int_equal(waitpid(job, NULL, 0), job);
+        assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 }
 
 static void test_truncation(void **state)
@@ -444,13 +464,10 @@ static void test_start_failures(void **state)
         assert_zeroed(&r);
 
         /* Present but not executable. */
-        char dir[] = "/tmp/ocid-test-spawn-XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        _cleanup_free_ char *prog = fs_path_join(dir, "noexec");
+        _cleanup_free_ char *prog = fs_path_join(*state, "noexec");
         assert_int_equal(fs_write_file_atomic(prog, "#!/bin/sh\n", 10, 0644), 0);
         assert_int_equal(spawn_run(&(spawn_options){ .argv = ARGV(prog) }, &r), -EACCES);
         assert_zeroed(&r);
-        assert_int_equal(fs_remove_tree(dir), 0);
 
         spawn_result_release(&r);
         spawn_result_release(&r);
@@ -479,8 +496,7 @@ static void test_envp(void **state)
 
 static void test_cwd(void **state)
 {
-        char dir[] = "/tmp/ocid-test-spawn-XXXXXX";
-        assert_non_null(mkdtemp(dir));
+        const char *dir = *state;
         _cleanup_free_ char *real = realpath(dir, NULL);
         assert_non_null(real);
         _cleanup_free_ char *expect = NULL;
@@ -499,7 +515,6 @@ static void test_cwd(void **state)
         assert_true(asprintf(&expect, "%s\n", here_real) > 0);
         assert_int_equal(spawn_run(&(spawn_options){ .argv = ARGV("pwd", "-P") }, &r), 0);
         assert_string_equal(r.out, expect);
-        assert_int_equal(fs_remove_tree(dir), 0);
 }
 
 static void test_child_gets_only_stdio(void **state)
@@ -715,9 +730,9 @@ int main(int argc, char **argv)
                 cmocka_unit_test(test_timeout_kills_process_group),
                 cmocka_unit_test(test_grandchild_holding_stdout),
                 cmocka_unit_test(test_truncation),
-                cmocka_unit_test(test_start_failures),
+                cmocka_unit_test_setup_teardown(test_start_failures, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_envp),
-                cmocka_unit_test(test_cwd),
+                cmocka_unit_test_setup_teardown(test_cwd, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test(test_child_gets_only_stdio),
                 cmocka_unit_test(test_pass_fds),
                 cmocka_unit_test(test_pass_fds_crossed),

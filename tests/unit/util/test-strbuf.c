@@ -135,10 +135,34 @@ static void test_strbuf_addf_long(void **state)
         strbuf_release(&e);
 }
 
+static void test_strbuf_addf_boundaries(void **state)
+{
+        /* Every output length against every fill level around the spare
+         * room: fits exactly, one byte short, needs a second pass. */
+        char piece[300];
+        memset(piece, 'p', sizeof(piece));
+        for (size_t fill = 0; fill < 140; fill += 3) {
+                for (int k = 0; k < 260; k++) {
+                        strbuf sb = STRBUF_INIT;
+                        for (size_t i = 0; i < fill; i++)
+                                strbuf_addch(&sb, 'f');
+                        strbuf_addf(&sb, "%.*s|", k, piece);
+                        assert_int_equal(sb.len, fill + (size_t)k + 1);
+                        assert_invariants(&sb);
+                        for (size_t i = 0; i < fill; i++)
+                                assert_int_equal(sb.buf[i], 'f');
+                        for (size_t i = fill; i < fill + (size_t)k; i++)
+                                assert_int_equal(sb.buf[i], 'p');
+                        assert_int_equal(sb.buf[fill + (size_t)k], '|');
+                        strbuf_release(&sb);
+                }
+        }
+}
+
 static void add_via_va_list(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_via_va_list(strbuf *sb, const char *fmt, ...)
 {
-        /* vaddf measures then formats: it must copy the va_list, not reuse it. */
+        /* vaddf may format twice: it must copy the va_list, not reuse it. */
         va_list ap;
         va_start(ap, fmt);
         strbuf_vaddf(sb, fmt, ap);
@@ -151,6 +175,14 @@ static void test_strbuf_vaddf(void **state)
         add_via_va_list(&sb, "%s=%d;", "a", 1);
         add_via_va_list(&sb, "%s=%lu", "b", 1234567890UL);
         assert_string_equal(sb.buf, "a=1;b=1234567890");
+        /* Too long for the spare room: the second pass re-reads the args. */
+        char long_arg[500];
+        memset(long_arg, 'L', sizeof(long_arg) - 1);
+        long_arg[sizeof(long_arg) - 1] = '\0';
+        add_via_va_list(&sb, "[%s|%d]", long_arg, 7);
+        assert_int_equal(sb.len, 16 + 1 + 499 + 3);
+        assert_memory_equal(sb.buf + 17, long_arg, 499);
+        assert_string_equal(sb.buf + 16 + 1 + 499, "|7]");
 }
 
 static void test_strbuf_reset(void **state)
@@ -292,7 +324,8 @@ static void test_strv_free(void **state)
         strv_free(NULL);
         char **v = strv_split("a b c", " ");
         strv_free(v);
-        _cleanup_strv_ char **unused = NULL;
+        _cleanup_strv_ char **scoped = strv_push(NULL, "freed at scope end");
+        assert_int_equal(strv_length(scoped), 1);
 }
 
 int main(void)
@@ -303,6 +336,7 @@ int main(void)
                 cmocka_unit_test(test_strbuf_binary),
                 cmocka_unit_test(test_strbuf_growth),
                 cmocka_unit_test(test_strbuf_addf_long),
+                cmocka_unit_test(test_strbuf_addf_boundaries),
                 cmocka_unit_test(test_strbuf_vaddf),
                 cmocka_unit_test(test_strbuf_reset),
                 cmocka_unit_test(test_strbuf_detach),

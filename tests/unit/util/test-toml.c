@@ -336,6 +336,7 @@ static void test_string_errors(void **state)
 {
         expect_error("a = 1\nb = \"abc\n", 2, "unterminated string");
         expect_error("b = \"abc", 1, "unterminated string");
+        expect_error("b = \"abc\\", 1, "unterminated string");
         expect_error("a = 1\nb = 'abc\nc = 2\n", 2, "unterminated string");
         expect_error("a = 1\nb = \"\"\"abc\n\ndef\n", 2, "unterminated multi-line string");
         expect_error("a = 1\nb = '''abc\n\n", 2, "unterminated multi-line string");
@@ -532,6 +533,7 @@ static void test_datetime_errors(void **state)
         expect_error("d = 1979-5-27\n", 1, "invalid date-time '1979-5-27'");
         expect_error("d = 1979-05-27 07\n", 1, "invalid date-time '1979-05-27 07'");
         expect_error("d = 1979-05-27 x\n", 1, "unexpected 'x' after value");
+        expect_error("d = 1979-05-27X07:32:00\n", 1, "invalid date-time '1979-05-27X07:32:00'");
 }
 
 /* ---- arrays and inline tables ---- */
@@ -608,6 +610,8 @@ static void test_inline_table_errors(void **state)
         expect_error("a = { x = {}, x.y = 2 }\n", 1, "inline table 'x' cannot be extended");
         expect_error("a = { x = 1 y = 2 }\n", 1, "expected ',' or '}' in inline table, found 'y'");
         expect_error("a = { x = 1", 1, "unterminated inline table");
+        expect_error("a = { x = 1,", 1, "unterminated inline table");
+        expect_error("a = { x = 1\n}\n", 1, "newline in inline table");
         expect_error("a = { x = 1 } }\n", 1, "unexpected '}' after value");
         expect_error("a = {x = 1}\n\n[a.b]\n", 3, "inline table 'a' cannot be extended");
         expect_error("a = {x = 1}\n\n[a]\n", 3, "inline table 'a' cannot be extended");
@@ -755,6 +759,9 @@ static void test_syntax_errors(void **state)
         expect_error("a = \"\xed\xa0\x80\"\n", 1, "invalid UTF-8");     /* surrogate */
         expect_error("a = \"\xf4\x90\x80\x80\"\n", 1, "invalid UTF-8"); /* above U+10FFFF */
         expect_error("a = \"\xe2\x82\"", 1, "invalid UTF-8");           /* truncated */
+        expect_error("a = \"\xe0\x80\x80\"\n", 1, "invalid UTF-8");     /* overlong NUL */
+        expect_error("a = \"\xf1\x80\x80\"\n", 1, "invalid UTF-8");     /* short 4-byte */
+        expect_error("a = \"\xff\"\n", 1, "invalid UTF-8");
         expect_error("\xc3\xa9 = 1\n", 1, "expected a key, found a non-ASCII character");
 }
 
@@ -763,8 +770,10 @@ static void test_utf8_and_bom(void **state)
         _cleanup_(json_object_putp) struct json_object *root = parse(
                 "\xef\xbb\xbf# leading byte order mark\n"
                 "name = \"\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\" # comment \xe2\x9c\x93\n"
-                "'\xe2\x82\xac' = 'x'\n");
+                "'\xe2\x82\xac' = 'x'\n"
+                "edges = \"\xe0\xa0\x80 \xed\x9f\xbf \xf1\x80\x80\x80 \xf4\x8f\xbf\xbf\"\n");
         assert_str(root, "name", "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+        assert_str(root, "edges", "\xe0\xa0\x80 \xed\x9f\xbf \xf1\x80\x80\x80 \xf4\x8f\xbf\xbf");
         assert_str(root, "\xe2\x82\xac", "x");
 }
 
@@ -880,6 +889,19 @@ static void test_long_key_in_message(void **state)
         ocid_error_clear(&err);
 
         expect_error("\"a\\tb\\\"c\" = 1\n\"a\\tb\\\"c\" = 2\n", 2, "duplicate key '\"a\\u0009b\\\"c\"'");
+
+        /* A cut never splits a UTF-8 sequence: the 'é' straddling byte 64 goes. */
+        strbuf_reset(&sb);
+        for (int line = 0; line < 2; line++) {
+                strbuf_addch(&sb, '"');
+                for (int i = 0; i < 63; i++)
+                        strbuf_addch(&sb, 'a');
+                strbuf_adds(&sb, "\xc3\xa9\xc3\xa9\" = 1\n");
+        }
+        assert_int_equal(toml_parse(sb.buf, sb.len, &root, &err), -1);
+        assert_non_null(strstr(err.message, "line 2: duplicate key '\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"'"));
+        ocid_error_clear(&err);
 }
 
 static void test_whitespace_and_comments(void **state)
