@@ -3,6 +3,7 @@
 #pragma once
 
 #include "image/pull.h"
+#include "runtime/sandbox.h"
 #include "server/server.h"
 #include "storage/store.h"
 
@@ -22,6 +23,8 @@ typedef struct {
         puller *puller;
         char *const *pinned_images; /* names or patterns ending in '*' */
         const char *containers_dir; /* the container filesystem, for ImageFsInfo */
+        sandbox_manager *sandboxes;
+        const char *default_runtime;
 } cri_state;
 
 void cri_state_init(cri_state *st);

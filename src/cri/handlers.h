@@ -16,3 +16,8 @@ CRI_HANDLER(cri_list_images);
 CRI_HANDLER(cri_image_status);
 CRI_HANDLER(cri_remove_image);
 CRI_HANDLER(cri_image_fs_info);
+CRI_HANDLER(cri_run_pod_sandbox);
+CRI_HANDLER(cri_stop_pod_sandbox);
+CRI_HANDLER(cri_remove_pod_sandbox);
+CRI_HANDLER(cri_pod_sandbox_status);
+CRI_HANDLER(cri_list_pod_sandbox);

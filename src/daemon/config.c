@@ -43,6 +43,8 @@ static const config_key keys[] = {
           grpc_max_recv_msg_size, "16777216", "largest gRPC message accepted, in bytes"),
         K("ocid.api", "grpc_max_send_msg_size", "grpc-max-send-msg-size", T_UINT,
           grpc_max_send_msg_size, "16777216", "largest gRPC message sent, in bytes"),
+        K("ocid.runtime", "default_runtime", "default-runtime", T_STRING, default_runtime, "crun",
+          "runtime handler for pods that name none: crun or runc"),
         K("ocid.runtime", "cgroup_manager", "cgroup-manager", T_STRING, cgroup_manager, "",
           "cgroupfs or systemd; empty picks systemd when it runs, else cgroupfs"),
         K("ocid.runtime", "log_level", "log-level", T_STRING, log_level, "info",
@@ -359,6 +361,9 @@ static int validate(ocid_config *cfg, ocid_error *err)
                                       "cgroup_manager '%s': expected 'cgroupfs' or 'systemd'",
                                       cfg->cgroup_manager);
         }
+        if (!STREQ(cfg->default_runtime, "crun") && !STREQ(cfg->default_runtime, "runc"))
+                return ocid_error_set(err, OCID_ERR_INVALID, "default_runtime '%s': expected 'crun' or 'runc'",
+                                      cfg->default_runtime);
         if (cfg->listen[0] != '/')
                 return ocid_error_set(err, OCID_ERR_INVALID, "listen '%s': must be an absolute path",
                                       cfg->listen);

@@ -222,10 +222,19 @@ static int serve(daemon_state *d)
                 .max_parallel_layers = (unsigned)cfg->max_parallel_downloads,
                 .stall_timeout_s = (long)cfg->pull_progress_timeout,
         };
+        sandbox_manager *sandboxes = NULL;
+        sandbox_options sandbox_opts = {
+                .root = cfg->root,
+                .runroot = cfg->runroot,
+                .network_dir = cfg->network_dir,
+                .plugin_dirs = cfg->plugin_dirs,
+        };
         if (store_open(cfg->root, &image_store, &err) < 0 ||
-            puller_new(image_store, &pull_opts, &image_puller, &err) < 0) {
+            puller_new(image_store, &pull_opts, &image_puller, &err) < 0 ||
+            sandbox_manager_new(&sandbox_opts, &sandboxes, &err) < 0) {
                 log_error("%s", err.message);
                 ocid_error_clear(&err);
+                puller_free(image_puller);
                 store_close(image_store);
                 close(listen_fd);
                 unlink(cfg->listen);
@@ -238,6 +247,8 @@ static int serve(daemon_state *d)
         d->cri.puller = image_puller;
         d->cri.pinned_images = cfg->pinned_images;
         d->cri.containers_dir = containers_dir;
+        d->cri.sandboxes = sandboxes;
+        d->cri.default_runtime = cfg->default_runtime;
         d->cri.network_dir = cfg->network_dir;
         d->cri.plugin_dirs = cfg->plugin_dirs;
         d->cri.cgroup_systemd = STREQ(cfg->cgroup_manager, "systemd");
@@ -268,6 +279,7 @@ static int serve(daemon_state *d)
         server_free(d->server);
         workers_free(d->workers);
         loop_free(d->loop);
+        sandbox_manager_free(sandboxes);
         puller_free(image_puller);
         store_close(image_store);
         cri_state_release(&d->cri);

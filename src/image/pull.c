@@ -157,6 +157,18 @@ static int fetch_config(puller *p, registry_session *session, const descriptor *
         if (d->size > IMAGE_CONFIG_MAX_SIZE)
                 return ocid_error_set(err, OCID_ERR_RESOURCE, "image config of %lld bytes is too large",
                                       (long long)d->size);
+        /* An image with this config is stored already: its config was
+         * verified against this digest when it was pulled. A re-pull then
+         * fetches the manifest only. */
+        image_record *have = NULL;
+        ocid_error lookup_err = OCID_ERROR_INIT;
+        if (store_image_find(p->store, d->digest, &have, &lookup_err) == 0 && STREQ(have->id, d->digest)) {
+                *ret = TAKE_PTR(have->config_json);
+                image_record_free(have);
+                return 0;
+        }
+        image_record_free(have);
+        ocid_error_clear(&lookup_err);
         _cleanup_close_ int fd = -1;
         if (store_tmpfile(p->store, &fd, err) < 0 ||
             registry_fetch_blob(session, d->digest, d->size, fd, err) < 0)
@@ -171,15 +183,17 @@ static int fetch_config(puller *p, registry_session *session, const descriptor *
         return 0;
 }
 
-/* Fetch the image manifest for ref from src, resolving an index for this
+/* Fetch the image manifest from src, resolving an index for this
  * platform. *ret_top_digest is the digest of the first document fetched
  * (the repo digest). */
-static int fetch_image_manifest(registry_session *session, const image_ref *ref, manifest **ret,
+static int fetch_image_manifest(registry_session *session, const pull_source *src, manifest **ret,
                                 char **ret_top_digest, ocid_error *err)
 {
         _cleanup_free_ char *body = NULL, *type = NULL, *digest = NULL;
         size_t len;
-        if (registry_fetch_manifest(session, ref->digest ? ref->digest : ref->tag, &body, &len, &type,
+        /* The source says what to fetch there: a location naming a tag
+         * rewrites the reference's own. */
+        if (registry_fetch_manifest(session, src->digest ? src->digest : src->tag, &body, &len, &type,
                                     &digest, err) < 0)
                 return -1;
         manifest *m = NULL;
@@ -225,7 +239,7 @@ static int pull_from(pull_task *t, const image_ref *cand, const pull_source *src
         _cleanup_strv_ char **chain_ids = NULL;
         int r = registry_session_new(src, &t->auth, &opts, &session, err);
         if (r == 0)
-                r = fetch_image_manifest(session, cand, &m, &top_digest, err);
+                r = fetch_image_manifest(session, src, &m, &top_digest, err);
         if (r == 0)
                 r = fetch_config(p, session, &m->config, &config_text, err);
         if (r == 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -135,7 +136,8 @@ static int doc_fail(struct doc *d, const char *fmt, ...)
         va_start(ap, fmt);
         strbuf_vaddf(&sb, fmt, ap);
         va_end(ap);
-        return ocid_error_set(d->err, OCID_ERR_INVALID, "%s: %s", d->name, sb.buf);
+        ocid_error_set(d->err, OCID_ERR_INVALID, "%s: %s", d->name, sb.buf);
+        return -1;
 }
 
 #define SHOW(s) (int)(strlen(s) > SHOW_MAX ? SHOW_MAX : strlen(s)), (s), \

@@ -103,9 +103,9 @@ static cni_network *parse_config(const char *path, bool is_list, char **why)
                 net->list = json_object_new_object();
                 json_object_object_add(net->list, "cniVersion", json_object_new_string(net->cni_version));
                 json_object_object_add(net->list, "name", json_object_new_string(name));
-                json_object *plugins = json_object_new_array();
-                json_object_array_add(plugins, root);
-                json_object_object_add(net->list, "plugins", plugins);
+                json_object *chain = json_object_new_array();
+                json_object_array_add(chain, root);
+                json_object_object_add(net->list, "plugins", chain);
         }
         return net;
 }

@@ -28,16 +28,27 @@ int cni_plugin_find(char *const *dirs, const char *type, char **ret_path, ocid_e
                               joined);
 }
 
+/* Copies rather than json_object_get(): the list is shared by the threads
+ * attaching pods, and json-c's reference counts are not atomic. */
+static void copy_member(json_object *to, const char *key, json_object *value)
+{
+        json_object *copy = NULL;
+        if (value && json_object_deep_copy(value, &copy, NULL) == 0)
+                json_object_object_add(to, key, copy);
+}
+
 json_object *cni_plugin_config(json_object *list, size_t i, json_object *prev_result)
 {
         json_object *plugins = json_object_object_get(list, "plugins");
         json_object *conf = NULL;
-        json_object_deep_copy(json_object_array_get_idx(plugins, i), &conf, NULL);
-        json_object_object_add(conf, "name", json_object_get(json_object_object_get(list, "name")));
-        json_object_object_add(conf, "cniVersion",
-                               json_object_get(json_object_object_get(list, "cniVersion")));
-        if (prev_result)
-                json_object_object_add(conf, "prevResult", json_object_get(prev_result));
+        if (json_object_deep_copy(json_object_array_get_idx(plugins, i), &conf, NULL) != 0 ||
+            !json_object_is_type(conf, json_type_object)) {
+                json_object_put(conf);
+                return NULL;
+        }
+        copy_member(conf, "name", json_object_object_get(list, "name"));
+        copy_member(conf, "cniVersion", json_object_object_get(list, "cniVersion"));
+        copy_member(conf, "prevResult", prev_result);
         return conf;
 }
 
@@ -137,6 +148,9 @@ int cni_network_status(json_object *list, char *const *plugin_dirs, int timeout_
                 if (!has_status)
                         continue;
                 json_object *conf = cni_plugin_config(list, i, NULL);
+                if (!conf)
+                        return ocid_error_set(err, OCID_ERR_INVALID,
+                                              "CNI plugin %s: configuration is not an object", type);
                 cni_invocation inv = { .command = "STATUS", .plugin_dirs = plugin_dirs,
                                        .timeout_ms = timeout_ms };
                 int r = cni_exec(path, &inv, conf, NULL, err);

@@ -26,8 +26,10 @@ typedef struct {
 int cni_exec(const char *plugin_path, const cni_invocation *inv, json_object *config,
              json_object **ret, ocid_error *err);
 
-/* Build the configuration the i-th plugin of a list receives: its own
- * object plus the list's name and cniVersion (and prevResult if given). */
+/* Build the configuration the i-th plugin of a list receives: a copy of its
+ * own object plus the list's name and cniVersion (and prevResult if given).
+ * list and prev_result are only read, never their reference counts, so
+ * threads may share them. NULL when the i-th plugin is not an object. */
 json_object *cni_plugin_config(json_object *list, size_t i, json_object *prev_result);
 
 /* CNI STATUS over a whole list: for cniVersion 1.1.0 and later every

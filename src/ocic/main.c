@@ -20,6 +20,11 @@ static const ocic_command commands[] = {
         { "inspecti", cmd_inspecti, "show the status of images" },
         { "rmi", cmd_rmi, "remove images" },
         { "imagefsinfo", cmd_imagefsinfo, "show the image filesystem's usage" },
+        { "runp", cmd_runp, "run a pod sandbox from a config file" },
+        { "stopp", cmd_stopp, "stop pod sandboxes" },
+        { "rmp", cmd_rmp, "remove pod sandboxes" },
+        { "inspectp", cmd_inspectp, "show the status of pod sandboxes" },
+        { "pods", cmd_pods, "list pod sandboxes" },
 };
 
 static void usage(FILE *f)

@@ -53,3 +53,12 @@ int cmd_images(ocic_ctx *ctx, int argc, char **argv);
 int cmd_inspecti(ocic_ctx *ctx, int argc, char **argv);
 int cmd_rmi(ocic_ctx *ctx, int argc, char **argv);
 int cmd_imagefsinfo(ocic_ctx *ctx, int argc, char **argv);
+int cmd_runp(ocic_ctx *ctx, int argc, char **argv);
+int cmd_stopp(ocic_ctx *ctx, int argc, char **argv);
+int cmd_rmp(ocic_ctx *ctx, int argc, char **argv);
+int cmd_inspectp(ocic_ctx *ctx, int argc, char **argv);
+int cmd_pods(ocic_ctx *ctx, int argc, char **argv);
+
+/* Read a CRI config file (JSON or YAML) into a message of type desc;
+ * prints the problem and returns -1 on failure. */
+int ocic_load_config(const char *path, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);

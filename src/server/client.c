@@ -209,6 +209,11 @@ static int pump(grpc_client *c, client_call *cc, uint64_t deadline, ocid_error *
                 if (n < 0)
                         return ocid_error_set(err, OCID_ERR_INTERNAL, "http2: %s",
                                               nghttp2_strerror((int)n));
+                /* Sending the request's last frame closes the stream when the
+                 * response already arrived (an early error): do not wait
+                 * for input that will never come. */
+                if (cc->closed)
+                        break;
                 int wait = -1;
                 if (deadline) {
                         uint64_t now = now_ms();

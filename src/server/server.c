@@ -599,6 +599,20 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         return 0;
 }
 
+/* A response that ended before the request did (an error found early: an
+ * oversized or compressed message, an unknown method, a deadline): ask the
+ * client to stop sending (RFC 9113 section 8.1) rather than reading and
+ * dropping however much it still has. */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+        if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+            (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+            nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
+                nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                          NGHTTP2_NO_ERROR);
+        return 0;
+}
+
 static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_code,
                            void *user_data)
 {
@@ -709,6 +723,7 @@ static nghttp2_session_callbacks *server_callbacks(void)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
         nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
         return cb;
 }
 

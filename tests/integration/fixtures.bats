@@ -14,7 +14,7 @@ ALL_ACCEPT+=",application/vnd.docker.distribution.manifest.list.v2+json"
 ALL_ACCEPT+=",application/vnd.docker.distribution.manifest.v2+json"
 
 teardown() {
-        stop_registry
+        stop_registries
 }
 
 sha256_of() {
@@ -437,8 +437,9 @@ forged_token() {
         # Unsigned schema 1 is refused even then.
         run -1 push_image old:2 --schema1-unsigned
         [[ "$output" == *"MANIFEST_INVALID"* ]]
-        # With schema 1 enabled, a client that accepts nothing newer gets a
-        # schema 2 image converted to schema 1 (a different digest).
+        # A client that accepts nothing newer gets a schema 2 image converted
+        # to schema 1, a different digest (docker-registry 2.8 converts on
+        # GET whether or not schema 1 is enabled).
         push_image new:1
         registry_curl /v2/new/manifests/1 -D "$h" -o "$m"
         [ "$(header_of "$h" Content-Type)" = application/vnd.docker.distribution.manifest.v1+prettyjws ]
@@ -467,4 +468,5 @@ forged_token() {
         ! kill -0 "$pid" 2>/dev/null
         ! kill -0 "$token_pid" 2>/dev/null
         [ ! -e "$dir" ] && [ -z "$REGISTRY" ]
+        [ -z "$(echo $REGISTRY_DIRS)" ]
 }

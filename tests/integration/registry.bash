@@ -32,6 +32,9 @@
 #       Kill the registry (and token server) recorded in DIR (default
 #       $REGISTRY_DIR) by PID and remove DIR. To run two registries, save
 #       REGISTRY/REGISTRY_DIR after the first start and stop each by its dir.
+# stop_registries
+#       Stop every registry started by this shell (REGISTRY_DIRS): the safe
+#       teardown.
 #
 # push_image NAME:TAG [mkimage.py options]
 #       Build and push to $REGISTRY with its scheme, CA and credentials.
@@ -178,6 +181,8 @@ start_registry() {
         fi
 
         REGISTRY_DIR="$(mktemp -d /tmp/ocid-registry.XXXXXX)"
+        REGISTRY_DIRS="${REGISTRY_DIRS:-} $REGISTRY_DIR"
+        export REGISTRY_DIRS
         REGISTRY_LOG="$REGISTRY_DIR/registry.log"
         REGISTRY_SCHEME=http REGISTRY_CA= REGISTRY_AUTH=none REGISTRY_USER= REGISTRY_PASS=
         TOKEN_SERVER_PID= TOKEN_REALM= TOKEN_SERVICE= TOKEN_LOG=
@@ -257,9 +262,17 @@ stop_registry() {
                 cp "$d/registry.log" "$OCID_TEST_LOGS/registry-$(basename "$d").log"
         fi
         rm -rf "$d"
+        REGISTRY_DIRS="$(echo " ${REGISTRY_DIRS:-} " | sed "s| $d | |")"
         if [ "$d" = "${REGISTRY_DIR:-}" ]; then
                 REGISTRY= REGISTRY_URL= REGISTRY_PID= REGISTRY_DIR= REGISTRY_CA= TOKEN_SERVER_PID=
         fi
+}
+
+stop_registries() {
+        local d
+        for d in ${REGISTRY_DIRS:-}; do
+                stop_registry "$d"
+        done
 }
 
 push_image() {

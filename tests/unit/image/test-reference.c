@@ -362,6 +362,7 @@ static void test_too_long(void **state)
         assert_true(asprintf(&ok, "quay.io/%s", path) > 0);
         assert_int_equal(strlen(ok), 255);
         _cleanup_(image_ref_freep) image_ref *ref = parse_ok(ok);
+        assert_int_equal(strlen(ref->path), 247);
 
         path[248] = '\0';
         path[247] = 'a';
@@ -392,6 +393,7 @@ static void test_too_long_after_normalisation(void **state)
         /* docker.io/library/ + 237 = 255 */
         name[237] = '\0';
         _cleanup_(image_ref_freep) image_ref *ref = parse_ok(name);
+        assert_true(ref->library_implied);
 }
 
 static void test_huge_input(void **state)

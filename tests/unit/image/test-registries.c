@@ -1048,6 +1048,50 @@ static void test_resolve_keeps_tag_and_digest(void **state)
         pull_sources_free(src, n);
 }
 
+static void test_bounds(void **state)
+{
+        _cleanup_strbuf_ strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, "[[registry]]\nlocation = \"a.io\"\n");
+        for (int i = 0; i < 65; i++)
+                strbuf_addf(&sb, "[[registry.mirror]]\nlocation = \"m%d.io\"\n", i);
+        parse_invalid(sb.buf, "more than 64 mirrors");
+
+        strbuf_reset(&sb);
+        strbuf_adds(&sb, "unqualified-search-registries = [");
+        for (int i = 0; i < 65; i++)
+                strbuf_addf(&sb, "%s\"r%d.io\"", i ? ", " : "", i);
+        strbuf_adds(&sb, "]\n");
+        parse_invalid(sb.buf, "more than 64 unqualified-search-registries");
+
+        strbuf_reset(&sb);
+        for (int i = 0; i < 1025; i++)
+                strbuf_addf(&sb, "[[registry]]\nlocation = \"r%d.io\"\n", i);
+        parse_invalid(sb.buf, "more than 1024 [[registry]] tables");
+}
+
+static void test_bad_second_mirror(void **state)
+{
+        /* The first mirror, already parsed, is released (ASan checks). */
+        parse_invalid("[[registry]]\nlocation = \"a.io\"\n"
+                      "[[registry.mirror]]\nlocation = \"good.io\"\n"
+                      "[[registry.mirror]]\nlocation = \"bad io\"\n",
+                      "invalid mirror location 'bad io'");
+}
+
+static void test_mirror_rewrite_precondition(void **state)
+{
+        _cleanup_strbuf_ strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, "[[registry]]\nlocation = \"a.io\"\n"
+                         "[[registry.mirror]]\nlocation = \"ok.io\"\n"
+                         "[[registry.mirror]]\nlocation = \"m.io/");
+        for (int i = 0; i < 245; i++)
+                strbuf_addch(&sb, 'm');
+        strbuf_adds(&sb, "\"\n");
+        _cleanup_(registries_conf_freep) registries_conf *conf = parse_ok(sb.buf);
+        expect_resolve_error(conf, "a.io/some/long/name", OCID_ERR_PRECONDITION,
+                             "rewrites 'a.io/some/long/name:latest' to an invalid reference");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1098,6 +1142,9 @@ int main(void)
                 T(test_resolve_rewrite_precondition),
                 T(test_expand_qualified_is_copy),
                 T(test_resolve_keeps_tag_and_digest),
+                T(test_bounds),
+                T(test_bad_second_mirror),
+                T(test_mirror_rewrite_precondition),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

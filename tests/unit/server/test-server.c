@@ -762,6 +762,7 @@ typedef struct {
         nghttp2_session *session;
         int32_t id;
         bool closed;
+        uint32_t close_code;
         int http_status;
         int grpc_status;
         const uint8_t *body;
@@ -799,8 +800,10 @@ static int raw_header(nghttp2_session *session, const nghttp2_frame *frame, cons
 static int raw_close(nghttp2_session *session, int32_t id, uint32_t code, void *user_data)
 {
         raw_call *rc = user_data;
-        if (id == rc->id)
+        if (id == rc->id) {
                 rc->closed = true;
+                rc->close_code = code;
+        }
         return 0;
 }
 
@@ -939,6 +942,38 @@ static void test_raw_http(void **state)
         grpc_client_free(c);
 }
 
+/* An error found before the request ended: the server answers at once and
+ * resets the stream, so the client stops sending. */
+static void test_early_error_stops_upload(void **state)
+{
+        fixture *f = *state;
+        const size_t len = 8 * 1024 * 1024;
+        uint8_t *body = xcalloc(1, len);
+        grpc_frame_header(body, (uint32_t)len); /* a message above MAX_RECV */
+        raw_call rc;
+        raw_open(f, &rc);
+        rc.body = body;
+        rc.body_len = len;
+        const nghttp2_nv nv[] = {
+                NV(":method", "POST"), NV(":scheme", "http"), NV(":path", P_ECHO),
+                NV(":authority", "x"), NV("content-type", "application/grpc"),
+        };
+        nghttp2_data_provider provider = { .source.ptr = &rc, .read_callback = raw_read };
+        rc.id = nghttp2_submit_request(rc.session, NULL, nv, ARRAY_SIZE(nv), &provider, &rc);
+        raw_pump(&rc, 5000);
+        assert_true(rc.closed);
+        assert_int_equal(rc.grpc_status, GRPC_RESOURCE_EXHAUSTED);
+        assert_int_equal(rc.close_code, NGHTTP2_NO_ERROR);
+        /* Stopped well short of the whole body. */
+        assert_true(rc.body_off < len / 2);
+        raw_release(&rc);
+        free(body);
+
+        grpc_client *c = connect_client(f);
+        assert_echo(c, P_VERSION, "after early errors");
+        grpc_client_free(c);
+}
+
 /* The client hangs up mid-call: the handler sees the cancellation. */
 static void test_client_goes_away(void **state)
 {
@@ -1015,7 +1050,11 @@ int main(void)
                 T(test_shutdown_idle),
                 T(test_shutdown_grace_expires),
                 T(test_raw_http),
+                T(test_early_error_stops_upload),
                 T(test_client_goes_away),
         };
+        /* OCID_TEST_FILTER=test_deadline runs one test (cmocka's glob). */
+        if (getenv("OCID_TEST_FILTER"))
+                cmocka_set_test_filter(getenv("OCID_TEST_FILTER"));
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
