@@ -10,8 +10,12 @@ scripts/install-deps.sh
 scripts/build.sh build
 install -m 0755 build/src/daemon/ocid /usr/local/bin/ocid
 install -m 0755 build/src/ocic/ocic /usr/local/bin/ocic
-mkdir -p /etc/ocid/ocid.conf.d
+mkdir -p /etc/ocid/ocid.conf.d /etc/cni/net.d
 [ -f /etc/ocid/ocid.conf ] || /usr/local/bin/ocid config >/etc/ocid/ocid.conf
+# A default pod network, only when the node has none.
+if [ -z "$(ls /etc/cni/net.d 2>/dev/null)" ]; then
+        install -m 0644 contrib/10-ocid-bridge.conflist /etc/cni/net.d/10-ocid-bridge.conflist
+fi
 
 if [ -S /run/ocid/ocid.sock ] && ocic version >/dev/null 2>&1; then
         echo "ocid is already running"
@@ -25,4 +29,8 @@ else
         done
 fi
 ocic version
-ocic info | head -n 20
+# Show a pod running: the example pod, created once.
+if [ -z "$(ocic pods -q --label app=example)" ]; then
+        ocic runp contrib/pod-example.yaml
+fi
+ocic pods

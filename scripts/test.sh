@@ -40,7 +40,6 @@ run_bats() {
         passed=$((passed + ok))
         failed=$((failed + fail + skip))
 }
-}
 
 for build in "build-ci -Dwerror=true" \
              "build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"; do

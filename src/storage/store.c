@@ -55,7 +55,12 @@ static const char schema[] =
         "  position INTEGER NOT NULL,"
         "  chain_id TEXT NOT NULL REFERENCES layers(chain_id),"
         "  PRIMARY KEY (image_id, position));"
-        "CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers(chain_id);";
+        "CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers(chain_id);"
+        /* Layers a container's root filesystem is mounted from. */
+        "CREATE TABLE IF NOT EXISTS layer_users ("
+        "  user_id TEXT NOT NULL,"
+        "  chain_id TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, chain_id));";
 
 static int db_error(store *s, ocid_error *err, const char *what)
 {
@@ -175,7 +180,8 @@ void layer_info_release(layer_info *l)
 static bool layer_referenced(store *s, const char *chain_id)
 {
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", -1,
+        if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM image_layers WHERE chain_id = ?1 UNION ALL "
+                                      "SELECT 1 FROM layer_users WHERE chain_id = ?1 LIMIT 1", -1,
                                &st, NULL) != SQLITE_OK)
                 return true;
         sqlite3_bind_text(st, 1, chain_id, -1, SQLITE_STATIC);
@@ -542,6 +548,40 @@ int store_usage(store *s, uint64_t *ret_bytes, uint64_t *ret_inodes, ocid_error 
                 }
                 sqlite3_finalize(st);
         }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int store_layers_use(store *s, const char *user_id, char *const *chain_ids, ocid_error *err)
+{
+        pthread_mutex_lock(&s->lock);
+        int r = 0;
+        for (size_t i = 0; r == 0 && chain_ids && chain_ids[i]; i++)
+                r = exec_bound(s, "INSERT OR IGNORE INTO layer_users(user_id, chain_id) VALUES (?, ?)", err, 2,
+                               S(user_id), S(chain_ids[i]));
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int store_layers_unuse(store *s, const char *user_id, ocid_error *err)
+{
+        pthread_mutex_lock(&s->lock);
+        _cleanup_strv_ char **layers = xcalloc(1, sizeof(char *));
+        sqlite3_stmt *st;
+        int r = 0;
+        if (sqlite3_prepare_v2(s->db, "SELECT chain_id FROM layer_users WHERE user_id = ?", -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(s, err, "prepare");
+        } else {
+                sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        layers = strv_push(layers, (const char *)sqlite3_column_text(st, 0));
+                sqlite3_finalize(st);
+        }
+        if (r == 0)
+                r = exec_bound(s, "DELETE FROM layer_users WHERE user_id = ?", err, 1, S(user_id));
+        /* The image may have been removed while the container used it. */
+        for (size_t i = 0; r == 0 && layers[i]; i++)
+                collect_layer(s, layers[i]);
         pthread_mutex_unlock(&s->lock);
         return r;
 }

@@ -55,6 +55,12 @@ char *store_layer_path(const store *s, const char *chain_id);
  * its descriptor, even across a crash). */
 int store_tmpfile(store *s, int *ret_fd, ocid_error *err);
 
+/* Record that user_id (a container) has its root filesystem on these
+ * layers: they stay on disk, even if their image is removed, until
+ * store_layers_unuse. Persistent across restarts. */
+int store_layers_use(store *s, const char *user_id, char *const *chain_ids, ocid_error *err);
+int store_layers_unuse(store *s, const char *user_id, ocid_error *err);
+
 /* ---- images ---- */
 
 typedef struct {
