@@ -14,7 +14,7 @@ packages=(
         # test
         libcmocka-dev bats python3 python3-grpcio python3-protobuf
         golang-go golang-google-grpc-dev golang-goprotobuf-dev
-        busybox-static docker-registry procps util-linux
+        busybox-static docker-registry procps util-linux jq
 )
 
 missing=()

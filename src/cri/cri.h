@@ -3,6 +3,7 @@
 #pragma once
 
 #include "image/pull.h"
+#include "runtime/container.h"
 #include "runtime/sandbox.h"
 #include "server/server.h"
 #include "storage/store.h"
@@ -24,6 +25,7 @@ typedef struct {
         char *const *pinned_images; /* names or patterns ending in '*' */
         const char *containers_dir; /* the container filesystem, for ImageFsInfo */
         sandbox_manager *sandboxes;
+        container_manager *containers;
         const char *default_runtime;
 } cri_state;
 

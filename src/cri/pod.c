@@ -104,11 +104,27 @@ CRI_HANDLER(cri_run_pod_sandbox)
         return 0;
 }
 
+/* Stop (and with remove, delete) every container of the pod. */
+static int for_pod_containers(cri_state *st, const char *pod_id, bool remove, ocid_error *err)
+{
+        sandbox *sb = NULL;
+        if (sandbox_get(st->sandboxes, pod_id, &sb, err) < 0)
+                return -1;
+        _cleanup_strv_ char **ids = NULL;
+        int r = container_list_by_sandbox(st->containers, sb->id, &ids, err);
+        for (size_t i = 0; r == 0 && ids[i]; i++)
+                r = remove ? container_remove(st->containers, ids[i], err)
+                           : container_stop(st->containers, ids[i], 0, err);
+        sandbox_free(sb);
+        return r;
+}
+
 CRI_HANDLER(cri_stop_pod_sandbox)
 {
         const Runtime__V1__StopPodSandboxRequest *in = (const Runtime__V1__StopPodSandboxRequest *)req;
         cri_state *st = rpc_call_context(call);
-        if (sandbox_stop(st->sandboxes, in->pod_sandbox_id, err) < 0) {
+        if (for_pod_containers(st, in->pod_sandbox_id, false, err) < 0 ||
+            sandbox_stop(st->sandboxes, in->pod_sandbox_id, err) < 0) {
                 /* The kubelet may stop a sandbox that is already gone. */
                 if (err->kind != OCID_ERR_NOT_FOUND)
                         return ocid_error_wrap(err, "stop pod sandbox");
@@ -123,6 +139,11 @@ CRI_HANDLER(cri_remove_pod_sandbox)
 {
         const Runtime__V1__RemovePodSandboxRequest *in = (const Runtime__V1__RemovePodSandboxRequest *)req;
         cri_state *st = rpc_call_context(call);
+        if (for_pod_containers(st, in->pod_sandbox_id, true, err) < 0) {
+                if (err->kind != OCID_ERR_NOT_FOUND)
+                        return ocid_error_wrap(err, "remove pod sandbox");
+                ocid_error_clear(err);
+        }
         if (sandbox_remove(st->sandboxes, in->pod_sandbox_id, err) < 0)
                 return ocid_error_wrap(err, "remove pod sandbox");
         *resp = (ProtobufCMessage *)XNEW_MSG(Runtime__V1__RemovePodSandboxResponse,

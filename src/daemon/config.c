@@ -45,6 +45,8 @@ static const config_key keys[] = {
           grpc_max_send_msg_size, "16777216", "largest gRPC message sent, in bytes"),
         K("ocid.runtime", "default_runtime", "default-runtime", T_STRING, default_runtime, "crun",
           "runtime handler for pods that name none: crun or runc"),
+        K("ocid.runtime", "conmon", "conmon", T_STRING, conmon, "/usr/bin/conmon",
+          "path of conmon, the container monitor"),
         K("ocid.runtime", "cgroup_manager", "cgroup-manager", T_STRING, cgroup_manager, "",
           "cgroupfs or systemd; empty picks systemd when it runs, else cgroupfs"),
         K("ocid.runtime", "log_level", "log-level", T_STRING, log_level, "info",

@@ -19,6 +19,7 @@ typedef struct {
         uint64_t grpc_max_recv_msg_size;
         uint64_t grpc_max_send_msg_size;
         char *default_runtime;
+        char *conmon;
         char *cgroup_manager;
         char *log_level;
         bool log_to_journald;

@@ -7,6 +7,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/strv.h"
 #include "util/toml.h"
 
 #include <curl/curl.h>
@@ -119,6 +120,20 @@ static int open_socket(const char *path, ocid_error *err)
         return TAKE_FD(fd);
 }
 
+/* The first executable `name` in PATH, or NULL. */
+static char *find_program(const char *name)
+{
+        const char *path = getenv("PATH");
+        _cleanup_strv_ char **dirs = strv_split(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin", ":");
+        for (size_t i = 0; dirs[i]; i++) {
+                char *p = fs_path_join(dirs[i], name);
+                if (access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
 static void shutdown_done(void *data)
 {
         daemon_state *d = data;
@@ -223,6 +238,19 @@ static int serve(daemon_state *d)
                 .stall_timeout_s = (long)cfg->pull_progress_timeout,
         };
         sandbox_manager *sandboxes = NULL;
+        container_manager *containers = NULL;
+        /* The runtime handlers ocid knows, where their binaries exist;
+         * each keeps its state under the run root. */
+        runtime_handler handlers[2];
+        size_t n_handlers = 0;
+        _cleanup_free_ char *crun_root = fs_path_join(cfg->runroot, "crun");
+        _cleanup_free_ char *runc_root = fs_path_join(cfg->runroot, "runc");
+        _cleanup_free_ char *crun_path = find_program("crun");
+        _cleanup_free_ char *runc_path = find_program("runc");
+        if (crun_path)
+                handlers[n_handlers++] = (runtime_handler){ "crun", crun_path, crun_root };
+        if (runc_path)
+                handlers[n_handlers++] = (runtime_handler){ "runc", runc_path, runc_root };
         sandbox_options sandbox_opts = {
                 .root = cfg->root,
                 .runroot = cfg->runroot,
@@ -231,7 +259,13 @@ static int serve(daemon_state *d)
         };
         if (store_open(cfg->root, &image_store, &err) < 0 ||
             puller_new(image_store, &pull_opts, &image_puller, &err) < 0 ||
-            sandbox_manager_new(&sandbox_opts, &sandboxes, &err) < 0) {
+            sandbox_manager_new(&sandbox_opts, &sandboxes, &err) < 0 ||
+            container_manager_new(&(container_options){
+                    .root = cfg->root, .runroot = cfg->runroot, .conmon = cfg->conmon,
+                    .handlers = handlers, .n_handlers = n_handlers,
+                    .systemd_cgroup = STREQ(cfg->cgroup_manager, "systemd"), .store = image_store },
+                    &containers, &err) < 0) {
+                sandbox_manager_free(sandboxes);
                 log_error("%s", err.message);
                 ocid_error_clear(&err);
                 puller_free(image_puller);
@@ -248,6 +282,7 @@ static int serve(daemon_state *d)
         d->cri.pinned_images = cfg->pinned_images;
         d->cri.containers_dir = containers_dir;
         d->cri.sandboxes = sandboxes;
+        d->cri.containers = containers;
         d->cri.default_runtime = cfg->default_runtime;
         d->cri.network_dir = cfg->network_dir;
         d->cri.plugin_dirs = cfg->plugin_dirs;
@@ -279,6 +314,7 @@ static int serve(daemon_state *d)
         server_free(d->server);
         workers_free(d->workers);
         loop_free(d->loop);
+        container_manager_free(containers);
         sandbox_manager_free(sandboxes);
         puller_free(image_puller);
         store_close(image_store);

@@ -144,6 +144,10 @@ static int member(result_parser *p, json_object *o, const char *where, const cha
                                       : type == json_type_array  ? "an array"
                                       : type == json_type_object ? "an object"
                                                                  : "an integer");
+        /* "\u0000" would cut the C string short of what the document says. */
+        if (type == json_type_string &&
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+                return result_invalid(p, "%s\"%s\" holds a NUL character", where, key);
         *ret = v;
         return 0;
 }

@@ -3,6 +3,7 @@
 #include "runtime/namespaces.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/keyset.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
@@ -28,10 +29,9 @@ struct sandbox_manager {
         char **plugin_dirs;
         int cni_timeout_ms;
         sqlite3 *db;
-        pthread_mutex_t lock;   /* db, busy and reserved */
-        pthread_cond_t changed;
-        char **busy;            /* IDs with an operation in progress */
-        char **reserved;        /* name keys of pods being created */
+        pthread_mutex_t lock;   /* the database handle */
+        keyset busy;            /* IDs with an operation in progress */
+        keyset reserved;        /* name keys of pods being created */
 };
 
 static const char schema[] =
@@ -124,37 +124,6 @@ static sandbox *sandbox_from_row(sqlite3_stmt *st)
         sb->config = xcalloc(sb->config_len + 1, 1);
         memcpy(sb->config, sqlite3_column_blob(st, 16), sb->config_len);
         return sb;
-}
-
-/* ---- per-sandbox serialisation ------------------------------------------- */
-
-static void busy_enter(sandbox_manager *m, const char *id)
-{
-        pthread_mutex_lock(&m->lock);
-        while (strv_contains(m->busy, id))
-                pthread_cond_wait(&m->changed, &m->lock);
-        m->busy = strv_push(m->busy, id);
-        pthread_mutex_unlock(&m->lock);
-}
-
-static char **strv_remove(char **v, const char *s)
-{
-        size_t n = strv_length(v);
-        for (size_t i = 0; i < n; i++)
-                if (STREQ(v[i], s)) {
-                        free(v[i]);
-                        memmove(&v[i], &v[i + 1], (n - i) * sizeof(char *));
-                        break;
-                }
-        return v;
-}
-
-static void busy_leave(sandbox_manager *m, const char *id)
-{
-        pthread_mutex_lock(&m->lock);
-        m->busy = strv_remove(m->busy, id);
-        pthread_cond_broadcast(&m->changed);
-        pthread_mutex_unlock(&m->lock);
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -275,6 +244,60 @@ static cni_attachment attachment_for(const sandbox *sb, const char *netns)
                                  .pod_uid = sb->uid };
 }
 
+/* The stored network_config is the conflist ADD used plus, under this key
+ * (which no plugin sees: plugins get their own object, name and
+ * cniVersion), the port mappings ADD was given. DEL must be given them
+ * again: portmap's DEL removes nothing without them (libcni keeps them in
+ * its cache for the same reason). */
+#define SAVED_PORTS_KEY "ocidPortMappings"
+
+static char *saved_network_config(json_object *list, const cni_port_mapping *ports, size_t n)
+{
+        json_object *copy = NULL;
+        if (json_object_deep_copy(list, &copy, NULL) != 0)
+                abort();
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                json_object *m = json_object_new_object();
+                json_object_object_add(m, "containerPort", json_object_new_int(ports[i].container_port));
+                json_object_object_add(m, "hostPort", json_object_new_int(ports[i].host_port));
+                if (ports[i].protocol)
+                        json_object_object_add(m, "protocol", json_object_new_string(ports[i].protocol));
+                if (ports[i].host_ip)
+                        json_object_object_add(m, "hostIP", json_object_new_string(ports[i].host_ip));
+                json_object_array_add(a, m);
+        }
+        json_object_object_add(copy, SAVED_PORTS_KEY, a);
+        char *s = xstrdup(json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN));
+        json_object_put(copy);
+        return s;
+}
+
+/* The port mappings saved with the network config; the strings point into
+ * `list`. */
+static cni_port_mapping *saved_ports(json_object *list, size_t *ret_n)
+{
+        json_object *a = NULL, *v;
+        *ret_n = 0;
+        if (!json_object_object_get_ex(list, SAVED_PORTS_KEY, &a) || !json_object_is_type(a, json_type_array))
+                return NULL;
+        size_t n = json_object_array_length(a);
+        cni_port_mapping *ports = xcalloc(n ? n : 1, sizeof(*ports));
+        for (size_t i = 0; i < n; i++) {
+                json_object *m = json_object_array_get_idx(a, i);
+                if (json_object_object_get_ex(m, "containerPort", &v))
+                        ports[i].container_port = json_object_get_int(v);
+                if (json_object_object_get_ex(m, "hostPort", &v))
+                        ports[i].host_port = json_object_get_int(v);
+                if (json_object_object_get_ex(m, "protocol", &v))
+                        ports[i].protocol = json_object_get_string(v);
+                if (json_object_object_get_ex(m, "hostIP", &v))
+                        ports[i].host_ip = json_object_get_string(v);
+        }
+        *ret_n = n;
+        return ports;
+}
+
 /* Undo what a pod holds on the machine: network, /dev/shm, namespaces.
  * network_config is the conflist ADD used (NULL: no network to delete). */
 static int teardown(sandbox_manager *m, const sandbox *sb, const char *network_config,
@@ -289,6 +312,9 @@ static int teardown(sandbox_manager *m, const sandbox *sb, const char *network_c
                 /* A netns already gone is fine: plugins still release what
                  * they allocated (IPs, iptables rules) with an empty netns. */
                 cni_attachment a = attachment_for(sb, stat(netns, &st) == 0 ? netns : "");
+                _cleanup_free_ cni_port_mapping *ports = list ? saved_ports(list, &a.n_ports) : NULL;
+                a.ports = ports;
+                a.cgroup_path = sb->cgroup_parent;
                 if (list && cni_del(list, m->plugin_dirs, &a, prev, m->cni_timeout_ms, err) < 0)
                         r = ocid_error_wrap(err, "pod %s: tear down network", sb->id);
                 json_object_put(list);
@@ -418,18 +444,21 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
         if (validate(spec, err) < 0)
                 return -1;
         _cleanup_free_ char *key = name_key(spec->name, spec->namespace, spec->uid, spec->attempt);
-        pthread_mutex_lock(&m->lock);
         _cleanup_free_ char *existing = NULL;
-        existing_by_name(m, spec, &existing);
-        if (existing || strv_contains(m->reserved, key)) {
+        bool reserved = keyset_try_enter(&m->reserved, key);
+        if (reserved) {
+                pthread_mutex_lock(&m->lock);
+                existing_by_name(m, spec, &existing);
                 pthread_mutex_unlock(&m->lock);
+        }
+        if (existing || !reserved) {
+                if (reserved)
+                        keyset_leave(&m->reserved, key);
                 return ocid_error_set(err, OCID_ERR_EXISTS,
                                       "pod sandbox '%s' in namespace '%s' (uid %s, attempt %u) already exists%s%s",
                                       spec->name, spec->namespace, spec->uid, spec->attempt,
                                       existing ? " with id " : " (being created)", existing ? existing : "");
         }
-        m->reserved = strv_push(m->reserved, key);
-        pthread_mutex_unlock(&m->lock);
 
         sandbox sb = {
                 .id = new_id(), .name = (char *)spec->name, .namespace = (char *)spec->namespace,
@@ -490,7 +519,7 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
                 a.cgroup_path = spec->cgroup_parent;
                 if (r == 0 && (r = cni_add(net->list, m->plugin_dirs, &a, m->cni_timeout_ms, &result, err)) == 0) {
                         added = true;
-                        network_config = xstrdup(json_object_to_json_string_ext(net->list, JSON_C_TO_STRING_PLAIN));
+                        network_config = saved_network_config(net->list, spec->ports, spec->n_ports);
                         sb.network_name = net->name;
                         sb.cni_result = (char *)json_object_to_json_string_ext(result->raw, JSON_C_TO_STRING_PLAIN);
                         result_ips(result, &sb.ip, &sb.additional_ips);
@@ -516,9 +545,7 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
                          *sb.ip ? ", ip " : "", sb.ip);
                 *ret_id = xstrdup(sb.id);
         }
-        pthread_mutex_lock(&m->lock);
-        m->reserved = strv_remove(m->reserved, key);
-        pthread_mutex_unlock(&m->lock);
+        keyset_leave(&m->reserved, key);
         cni_result_free(result);
         cni_network_free(net);
         free(sb.id);
@@ -639,7 +666,7 @@ static int stop_locked(sandbox_manager *m, const char *full_id, ocid_error *err)
         return r;
 }
 
-/* Resolve a prefix to the full ID, so that busy_enter locks the real one. */
+/* Resolve a prefix to the full ID, so that the busy set holds the real one. */
 static int full_id(sandbox_manager *m, const char *id, char **ret, ocid_error *err)
 {
         sandbox *sb = NULL;
@@ -655,9 +682,9 @@ int sandbox_stop(sandbox_manager *m, const char *id, ocid_error *err)
         _cleanup_free_ char *full = NULL;
         if (full_id(m, id, &full, err) < 0)
                 return -1;
-        busy_enter(m, full);
+        keyset_enter(&m->busy, full);
         int r = stop_locked(m, full, err);
-        busy_leave(m, full);
+        keyset_leave(&m->busy, full);
         return r;
 }
 
@@ -671,7 +698,7 @@ int sandbox_remove(sandbox_manager *m, const char *id, ocid_error *err)
                 ocid_error_clear(err);
                 return 0;
         }
-        busy_enter(m, full);
+        keyset_enter(&m->busy, full);
         int r = stop_locked(m, full, err);
         _cleanup_free_ char *dir = fs_path_join(m->runroot_pods, full);
         if (r == 0) {
@@ -683,7 +710,7 @@ int sandbox_remove(sandbox_manager *m, const char *id, ocid_error *err)
                 r = exec_sql(m, "DELETE FROM sandboxes WHERE id = ?", full, err);
         if (r == 0)
                 log_info("pod %s removed", full);
-        busy_leave(m, full);
+        keyset_leave(&m->busy, full);
         return r;
 }
 
@@ -717,7 +744,8 @@ int sandbox_manager_new(const sandbox_options *opts, sandbox_manager **ret, ocid
 {
         sandbox_manager *m = xcalloc(1, sizeof(*m));
         pthread_mutex_init(&m->lock, NULL);
-        pthread_cond_init(&m->changed, NULL);
+        keyset_init(&m->busy);
+        keyset_init(&m->reserved);
         m->runroot_pods = fs_path_join(opts->runroot, "pods");
         m->network_dir = xstrdup(opts->network_dir);
         for (size_t i = 0; opts->plugin_dirs && opts->plugin_dirs[i]; i++)
@@ -753,9 +781,8 @@ void sandbox_manager_free(sandbox_manager *m)
         free(m->runroot_pods);
         free(m->network_dir);
         strv_free(m->plugin_dirs);
-        strv_free(m->busy);
-        strv_free(m->reserved);
+        keyset_release(&m->busy);
+        keyset_release(&m->reserved);
         pthread_mutex_destroy(&m->lock);
-        pthread_cond_destroy(&m->changed);
         free(m);
 }

@@ -301,6 +301,18 @@ int grpc_client_call(grpc_client *c, const char *path, const ProtobufCMessage *r
                                                  "call ended without a status (stream reset, code %u)", cc.rst_code);
                 }
         }
+        if (c->session && cc.id > 0 && !cc.closed) {
+                /* Giving up on a stream still open (a deadline, a broken
+                 * connection): reset it and push the reset out now, so that
+                 * the session drops the stream's data source, which points
+                 * into this stack frame, before the next call runs it. */
+                nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, cc.id, NGHTTP2_CANCEL);
+                const uint8_t *out;
+                ssize_t n;
+                while ((n = nghttp2_session_mem_send(c->session, &out)) > 0)
+                        if (send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                                break;
+        }
         if (c->session)
                 nghttp2_session_set_user_data(c->session, NULL);
         strbuf_release(&cc.body);

@@ -400,12 +400,18 @@ static const rpc_method *find_method(server *s, const char *path)
 static void stream_headers_done(stream *st)
 {
         server *s = st->conn->srv;
-        if (!st->is_post || !st->path) {
+        if (!st->is_post) {
                 stream_reject_http(st, "405");
                 return;
         }
         if (!st->is_grpc) {
                 stream_reject_http(st, "415");
+                return;
+        }
+        /* Missing, or longer than any method's: still a gRPC request, which
+         * gets a gRPC status, not an HTTP one. */
+        if (!st->path) {
+                stream_finish(st, GRPC_UNIMPLEMENTED, "unknown method");
                 return;
         }
         if (st->has_timeout) {

@@ -89,7 +89,7 @@ typedef struct {
         source src;
         struct archive *ar;
         uint64_t entries, size;
-        strbuf name;       /* printable name of the current entry, for messages */
+        strbuf name; /* printable name of the current entry, for messages */
         /* The parent directory of the previous entry, reused while entries
          * stay in one directory. Forgotten whenever anything is removed:
          * a removal can change what a path resolves to. */
@@ -183,7 +183,8 @@ static int archive_failure(unpacker *u, const char *what)
                 return -1;
         const char *msg = archive_error_string(u->ar);
         if (u->name.len)
-                return entry_error(u, OCID_ERR_INVALID, "%s: %s", what, msg ? msg : "malformed tar");
+                return entry_error(u, OCID_ERR_INVALID, "%s: %s", what,
+                                   msg ? msg : "malformed tar");
         return ocid_error_set(u->err, OCID_ERR_INVALID, "layer: %s: %s", what,
                               msg ? msg : "malformed tar");
 }
@@ -275,12 +276,12 @@ static ssize_t zstd_read(source *s)
                 ZSTD_outBuffer ob = { s->out, IO_BUFSIZE, 0 };
                 size_t r = ZSTD_decompressStream(s->zd, &ob, &ib);
                 if (ZSTD_isError(r)) {
+                        /* A frame asking for a window over the decoder's
+                         * default bound (2^27) is a bound, not corruption. */
                         ZSTD_ErrorCode code = ZSTD_getErrorCode(r);
-                        return source_fail(s,
-                                           code == ZSTD_error_memory_allocation ||
-                                                           code == ZSTD_error_frameParameter_windowTooLarge
-                                                   ? OCID_ERR_RESOURCE
-                                                   : OCID_ERR_INVALID,
+                        bool bound = code == ZSTD_error_memory_allocation ||
+                                     code == ZSTD_error_frameParameter_windowTooLarge;
+                        return source_fail(s, bound ? OCID_ERR_RESOURCE : OCID_ERR_INVALID,
                                            "zstd: %s", ZSTD_getErrorName(r));
                 }
                 s->in_pos += ib.pos;
@@ -385,8 +386,6 @@ static int source_open(source *s, int fd, const unpack_limits *limits, ocid_erro
                         return ocid_error_set(err, OCID_ERR_RESOURCE, "layer: gzip init failed");
                 s->z_ready = true;
         } else if (s->comp == COMP_ZSTD) {
-                /* The default window bound (2^27) stays: a frame asking
-                 * for more memory than that is refused. */
                 s->zd = ZSTD_createDCtx();
                 if (!s->zd)
                         return ocid_error_set(err, OCID_ERR_RESOURCE, "layer: zstd init failed");
@@ -410,8 +409,7 @@ static la_ssize_t tar_read_cb(struct archive *a, void *data, const void **buf)
         unpacker *u = data;
         ssize_t n = source_read(&u->src, buf);
         if (n < 0) {
-                archive_set_error(a, EIO, "%s",
-                                  u->err->message ? u->err->message : "read failed");
+                archive_set_error(a, EIO, "%s", u->err->message ? u->err->message : "read failed");
                 return -1;
         }
         return n;
@@ -506,9 +504,9 @@ static int make_parents(unpacker *u, const char *parent)
                 } else if (S_ISLNK(st.st_mode)) {
                         next = openat_in_root(u->root_fd, prefix, O_RDONLY | O_DIRECTORY);
                         if (next == -ENOENT)
-                                return entry_error(u, OCID_ERR_INVALID,
-                                                   "parent '%s' is a symlink to a missing directory",
-                                                   prefix);
+                                return entry_error(
+                                        u, OCID_ERR_INVALID,
+                                        "parent '%s' is a symlink to a missing directory", prefix);
                         if (next < 0)
                                 return entry_errno(u, -next, "open parent '%s'", prefix);
                 } else {
@@ -557,7 +555,8 @@ static int open_parent(unpacker *u, const char *parent)
  * deeper than PATH_MAX, and than the fd limit. */
 static int remove_tree_at(int dfd, const char *name)
 {
-        _cleanup_close_ int cur = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int cur =
+                openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cur < 0)
                 return -errno;
         size_t depth = 0;
@@ -620,8 +619,7 @@ static int remove_tree_at(int dfd, const char *name)
 /* Make room for a new `name` in pfd: a later entry replaces an earlier
  * one. With keep_dir an existing directory stays (and *ret_is_dir says so);
  * otherwise directories go with their contents. */
-static int remove_existing(unpacker *u, int pfd, const char *name, bool keep_dir,
-                           bool *ret_is_dir)
+static int remove_existing(unpacker *u, int pfd, const char *name, bool keep_dir, bool *ret_is_dir)
 {
         struct stat st;
         if (ret_is_dir)
@@ -723,8 +721,8 @@ static int xattrs_check(unpacker *u, struct archive_entry *e)
                 if (!name || !*name)
                         return entry_error(u, OCID_ERR_INVALID, "xattr without a name");
                 if (xattr_forbidden(name))
-                        return entry_error(u, OCID_ERR_INVALID, "xattr '%s' is not allowed in a layer",
-                                           name);
+                        return entry_error(u, OCID_ERR_INVALID,
+                                           "xattr '%s' is not allowed in a layer", name);
         }
         return 0;
 }
@@ -816,8 +814,7 @@ static void dir_times_apply(unpacker *u, dir_times *d)
         if (!*d->path) {
                 (void)futimens(u->root_fd, d->times);
         } else {
-                int fd = openat_in_root(u->root_fd, d->path,
-                                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                int fd = openat_in_root(u->root_fd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
                 if (fd >= 0) {
                         (void)futimens(fd, d->times);
                         close(fd);
@@ -882,16 +879,17 @@ static int extract_regular(unpacker *u, struct archive_entry *e, const entry_met
         if (size < 0)
                 return entry_error(u, OCID_ERR_INVALID, "negative size");
         if ((uint64_t)size > u->limits->max_entry_size)
-                return entry_error(u, OCID_ERR_RESOURCE, "size %lld exceeds the limit of %llu bytes",
-                                   (long long)size, (unsigned long long)u->limits->max_entry_size);
+                return entry_error(u, OCID_ERR_RESOURCE,
+                                   "size %lld exceeds the limit of %llu bytes", (long long)size,
+                                   (unsigned long long)u->limits->max_entry_size);
         if ((uint64_t)size > u->limits->max_total_size - u->size)
                 return entry_error(u, OCID_ERR_RESOURCE,
                                    "layer content exceeds the limit of %llu bytes",
                                    (unsigned long long)u->limits->max_total_size);
         if (remove_existing(u, pfd, base, false, NULL) < 0)
                 return -1;
-        _cleanup_close_ int fd = openat(pfd, base,
-                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd =
+                openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return entry_errno(u, errno, "create file");
 
@@ -990,7 +988,8 @@ static int extract_hardlink(unpacker *u, const char *target, int pfd, const char
                 tfd = openat_in_root(u->root_fd, t.buf, O_RDONLY | O_DIRECTORY);
                 *slash = '/';
                 if (tfd < 0)
-                        return entry_error(u, OCID_ERR_INVALID, "hard link target not found in the layer");
+                        return entry_error(u, OCID_ERR_INVALID,
+                                           "hard link target not found in the layer");
         }
         int tdir = tfd >= 0 ? tfd : u->root_fd;
         struct stat st;
@@ -1002,8 +1001,8 @@ static int extract_hardlink(unpacker *u, const char *target, int pfd, const char
          * under another spelling: then there is nothing to do, and removing
          * it first would lose the target. */
         struct stat existing;
-        if (fstatat(pfd, base, &existing, AT_SYMLINK_NOFOLLOW) == 0 && existing.st_ino == st.st_ino &&
-            existing.st_dev == st.st_dev)
+        if (fstatat(pfd, base, &existing, AT_SYMLINK_NOFOLLOW) == 0 &&
+            existing.st_ino == st.st_ino && existing.st_dev == st.st_dev)
                 return 0; /* already that inode */
         if (remove_existing(u, pfd, base, false, NULL) < 0)
                 return -1;
@@ -1022,11 +1021,11 @@ static int extract_node(unpacker *u, struct archive_entry *e, const entry_meta *
 {
         if (remove_existing(u, pfd, base, false, NULL) < 0)
                 return -1;
-        dev_t dev = type == S_IFIFO ? 0
-                                    : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+        dev_t dev = type == S_IFIFO
+                            ? 0
+                            : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
         if (mknodat(pfd, base, type | 0600, dev) < 0)
-                return entry_errno(u, errno, "create %s",
-                                   type == S_IFIFO ? "fifo" : "device node");
+                return entry_errno(u, errno, "create %s", type == S_IFIFO ? "fifo" : "device node");
         return meta_apply_at(u, e, m, pfd, base, false);
 }
 
@@ -1107,7 +1106,8 @@ static int extract_entry(unpacker *u, struct archive_entry *e, strbuf *path)
         case AE_IFIFO:
                 return extract_node(u, e, &m, pfd, base, S_IFIFO);
         default:
-                return entry_error(u, OCID_ERR_INVALID, "unsupported entry type 0%o", (unsigned)type);
+                return entry_error(u, OCID_ERR_INVALID, "unsupported entry type 0%o",
+                                   (unsigned)type);
         }
 }
 
@@ -1127,7 +1127,8 @@ static int unpack_entries(unpacker *u)
         _cleanup_strbuf_ strbuf path = STRBUF_INIT;
         for (;;) {
                 if (cancelled(u->limits))
-                        return ocid_error_set(u->err, OCID_ERR_CANCELLED, "layer: unpack cancelled");
+                        return ocid_error_set(u->err, OCID_ERR_CANCELLED,
+                                              "layer: unpack cancelled");
                 struct archive_entry *e;
                 strbuf_reset(&u->name);
                 int r = archive_read_next_header(u->ar, &e);

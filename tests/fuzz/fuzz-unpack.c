@@ -6,9 +6,16 @@
  * Beyond "no crash": the layer_unpack() contract holds (result or error,
  * never both; only INVALID or RESOURCE for bad input), no fd leaks, and
  * nothing appears outside the layer: <tmp> holds exactly "layer" and an
- * untouched "canary", and "/" lists the same names as before. */
+ * untouched "canary", and "/" lists the same names as before.
+ *
+ * A custom mutator keeps mutated tar headers' checksums valid (inside
+ * gzip and zstd too, by decompressing, mutating and recompressing), so
+ * most mutations reach the extraction code instead of dying in
+ * libarchive's header check; one in eight mutations stays raw. Replay
+ * never calls it. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +24,8 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "storage/unpack.h"
 #include "util/cleanup.h"
@@ -26,6 +35,122 @@
 #define CANARY_TEXT "canary\n"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+/* From libFuzzer; absent (weak) when the corpus is only replayed. */
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size) __attribute__((weak));
+
+#define MUTATE_TAR_MAX (64u << 10)
+
+static uint64_t octal(const uint8_t *p, size_t n)
+{
+        uint64_t v = 0;
+        for (size_t i = 0; i < n && p[i] >= '0' && p[i] <= '7'; i++)
+                v = v * 8 + (uint64_t)(p[i] - '0');
+        return v;
+}
+
+/* Recompute the checksum of every header, walking entries by their size
+ * fields. */
+static void fix_checksums(uint8_t *tar, size_t len)
+{
+        static const uint8_t zero[512];
+        size_t off = 0;
+        while (off + 512 <= len) {
+                uint8_t *h = tar + off;
+                if (memcmp(h, zero, 512) == 0) {
+                        off += 512;
+                        continue;
+                }
+                memset(h + 148, ' ', 8);
+                unsigned sum = 0;
+                for (int i = 0; i < 512; i++)
+                        sum += h[i];
+                char field[9];
+                snprintf(field, sizeof(field), "%06o", sum & 0777777);
+                memcpy(h + 148, field, 7);
+                uint64_t size = octal(h + 124, 12);
+                uint64_t blocks = (size + 511) / 512;
+                if (blocks > len / 512)
+                        return;
+                off += 512 + (size_t)blocks * 512;
+        }
+}
+
+static size_t mutate_tar(uint8_t *tar, size_t len, size_t max)
+{
+        len = LLVMFuzzerMutate(tar, len, max);
+        fix_checksums(tar, len);
+        return len;
+}
+
+static size_t gunzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+        z_stream z = { 0 };
+        if (inflateInit2(&z, 16 + 15) != Z_OK)
+                return 0;
+        z.next_in = (Bytef *)in;
+        z.avail_in = (uInt)len;
+        z.next_out = out;
+        z.avail_out = (uInt)cap;
+        int r = inflate(&z, Z_FINISH);
+        size_t n = cap - z.avail_out;
+        inflateEnd(&z);
+        return r == Z_STREAM_END ? n : 0;
+}
+
+static size_t gzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+        z_stream z = { 0 };
+        if (deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                return 0;
+        z.next_in = (Bytef *)in;
+        z.avail_in = (uInt)len;
+        z.next_out = out;
+        z.avail_out = (uInt)cap;
+        int r = deflate(&z, Z_FINISH);
+        size_t n = cap - z.avail_out;
+        deflateEnd(&z);
+        return r == Z_STREAM_END ? n : 0;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+        if (!LLVMFuzzerMutate)
+                return size;
+        bool is_gzip = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+        bool is_zstd = size >= 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f &&
+                       data[3] == 0xfd;
+        if (seed % 8 == 0)
+                return LLVMFuzzerMutate(data, size, max_size);
+        if (!is_gzip && !is_zstd)
+                return mutate_tar(data, size, max_size);
+
+        _cleanup_free_ uint8_t *tar = malloc(MUTATE_TAR_MAX);
+        _cleanup_free_ uint8_t *packed = malloc(max_size);
+        if (!tar || !packed)
+                return LLVMFuzzerMutate(data, size, max_size);
+        size_t len;
+        if (is_gzip) {
+                len = gunzip(data, size, tar, MUTATE_TAR_MAX);
+        } else {
+                size_t r = ZSTD_decompress(tar, MUTATE_TAR_MAX, data, size);
+                len = ZSTD_isError(r) ? 0 : r;
+        }
+        if (len == 0)
+                return LLVMFuzzerMutate(data, size, max_size);
+        len = mutate_tar(tar, len, MUTATE_TAR_MAX);
+        size_t n;
+        if (is_gzip) {
+                n = gzip(tar, len, packed, max_size);
+        } else {
+                size_t r = ZSTD_compress(packed, max_size, tar, len, 1);
+                n = ZSTD_isError(r) ? 0 : r;
+        }
+        if (n == 0)
+                return LLVMFuzzerMutate(data, size, max_size);
+        memcpy(data, packed, n);
+        return n;
+}
 
 static int count_fds(void)
 {
@@ -94,7 +219,8 @@ static void check_outside(const char *parent, const char *canary, const struct s
         if (!STREQ(text, CANARY_TEXT))
                 abort();
         char names[256];
-        if (llistxattr(canary, names, sizeof(names)) > 0 || llistxattr(parent, names, sizeof(names)) > 0)
+        if (llistxattr(canary, names, sizeof(names)) > 0 ||
+            llistxattr(parent, names, sizeof(names)) > 0)
                 abort();
 }
 

@@ -199,14 +199,14 @@ wait_pgroup_gone() {
 }
 
 @test "python: unimplemented methods answer UNIMPLEMENTED" {
-        run --separate-stderr pyc call ImageService/PullImage '{"image":{"image":"busybox"}}'
+        run --separate-stderr pyc call CheckpointContainer '{"containerId":"x"}'
         [ "$status" -eq 1 ]
         check '.code == "UNIMPLEMENTED"'
-        check '.details | contains("/runtime.v1.ImageService/PullImage")'
-        run --separate-stderr pyc call RunPodSandbox
+        check '.details | contains("/runtime.v1.RuntimeService/CheckpointContainer")'
+        run --separate-stderr pyc call ListPodSandboxMetrics
         [ "$status" -eq 1 ]
         check '.code == "UNIMPLEMENTED"'
-        check '.details | contains("RunPodSandbox")'
+        check '.details | contains("ListPodSandboxMetrics")'
 }
 
 @test "python: an unknown method path answers UNIMPLEMENTED" {
@@ -317,11 +317,11 @@ wait_pgroup_gone() {
 }
 
 @test "grpc-go: UNIMPLEMENTED for an unimplemented method" {
-        run --separate-stderr goc ImageService/PullImage '{"image":{"image":"busybox"}}'
+        run --separate-stderr goc CheckpointContainer '{"containerId":"x"}'
         [ "$status" -eq 1 ]
         check '.code == "UNIMPLEMENTED"'
-        check '.message | contains("/runtime.v1.ImageService/PullImage")'
-        run --separate-stderr goc ListContainers
+        check '.message | contains("/runtime.v1.RuntimeService/CheckpointContainer")'
+        run --separate-stderr goc ListPodSandboxMetrics
         [ "$status" -eq 1 ]
         check '.code == "UNIMPLEMENTED"'
 }

@@ -36,6 +36,11 @@
 #       Stop every registry started by this shell (REGISTRY_DIRS): the safe
 #       teardown.
 #
+# The registry and token server get SIGTERM when the shell that started them
+# exits (setpriv --pdeathsig), so a bats run killed before its teardown
+# leaves no servers behind (only the temp dir). Hence: call start_registry
+# in the test or in setup_file itself, never inside $(...), ( ) or `run`.
+#
 # push_image NAME:TAG [mkimage.py options]
 #       Build and push to $REGISTRY with its scheme, CA and credentials.
 #       Exports IMAGE_REF (REGISTRY/NAME:TAG), IMAGE_DIGEST (the pushed
@@ -88,7 +93,7 @@ _registry_start_token_server() {
         [ "$REGISTRY_SCHEME" = https ] && tls=(--tls-cert "$d/server.crt" --tls-key "$d/server.key")
         TOKEN_SERVICE="ocid-test-registry"
         TOKEN_LOG="$d/token.log"
-        "$REGISTRY_PYTHON" "$TOKEN_SERVER" --key "$d/token.key" --cert "$d/token.crt" \
+        setpriv --pdeathsig TERM -- "$REGISTRY_PYTHON" "$TOKEN_SERVER" --key "$d/token.key" --cert "$d/token.crt" \
                 --issuer "$TOKEN_ISSUER" --service "$TOKEN_SERVICE" --users "$d/token-users" \
                 --port-file "$d/token.port" --log "$TOKEN_LOG" $anonymous "${tls[@]}" \
                 >"$d/token-server.log" 2>&1 3>&- &
@@ -212,8 +217,10 @@ start_registry() {
                 _registry_write_config "$port" "$schema1"
                 # docker-registry takes REGISTRY_* variables as config
                 # overrides (REGISTRY_AUTH, REGISTRY_LOG...): give it none.
-                env -i PATH="$PATH" "$REGISTRY_BIN" serve "$REGISTRY_DIR/config.yml" \
-                        >>"$REGISTRY_LOG" 2>&1 3>&- &
+                # It gets SIGTERM if this shell dies (a killed bats run
+                # never reaches its teardown).
+                env -i PATH="$PATH" setpriv --pdeathsig TERM -- \
+                        "$REGISTRY_BIN" serve "$REGISTRY_DIR/config.yml" >>"$REGISTRY_LOG" 2>&1 3>&- &
                 REGISTRY_PID=$!
                 echo "$REGISTRY_PID" >"$REGISTRY_DIR/registry.pid"
                 REGISTRY="127.0.0.1:$port"
@@ -228,12 +235,12 @@ start_registry() {
                 done
                 if kill -0 "$REGISTRY_PID" 2>/dev/null; then
                         kill -KILL "$REGISTRY_PID"
-                        wait "$REGISTRY_PID" 2>/dev/null
+                        wait "$REGISTRY_PID" 2>/dev/null || true
                         echo "start_registry: no answer from $REGISTRY_URL/v2/ in 10 s" >&2
                         tail -n 20 "$REGISTRY_LOG" >&2
                         return 1
                 fi
-                wait "$REGISTRY_PID" 2>/dev/null
+                wait "$REGISTRY_PID" 2>/dev/null || true
         done
         echo "start_registry: docker-registry kept exiting:" >&2
         tail -n 20 "$REGISTRY_LOG" >&2

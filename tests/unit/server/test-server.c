@@ -35,6 +35,14 @@
 typedef Runtime__V1__VersionRequest VersionRequest;
 typedef Runtime__V1__VersionResponse VersionResponse;
 
+/* Under ASan, catch the client's stream data source pointing into a
+ * returned call's stack frame (see test_client_deadline_silent_server). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+        return "detect_stack_use_after_return=1";
+}
+
 static uint64_t now_ms(void)
 {
         struct timespec ts;
@@ -439,9 +447,7 @@ static void test_unimplemented(void **state)
         memset(longpath, 'a', sizeof(longpath) - 1);
         longpath[0] = '/';
         longpath[sizeof(longpath) - 1] = '\0';
-        ocid_error err = OCID_ERROR_INIT;
-        assert_true(call_version(c, longpath, "", 0, NULL, &err) < 0);
-        ocid_error_clear(&err);
+        assert_call_fails(c, longpath, "", 0, OCID_ERR_UNIMPLEMENTED, "unknown method");
         assert_echo(c, P_VERSION, "still serving");
         grpc_client_free(c);
 }
@@ -891,6 +897,14 @@ static void test_raw_http(void **state)
         raw_request(f, json, ARRAY_SIZE(json), one, sizeof(one), true, &http, &grpc);
         assert_int_equal(http, 415);
 
+        const nghttp2_nv nopath[] = {
+                NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", "localhost"),
+                NV("content-type", "application/grpc"),
+        };
+        raw_request(f, nopath, ARRAY_SIZE(nopath), one, sizeof(one), true, &http, &grpc);
+        assert_int_equal(http, 200);
+        assert_int_equal(grpc, GRPC_UNIMPLEMENTED);
+
         /* grpc-go's :authority is the socket path; content-type with a
          * suffix. */
         const nghttp2_nv ok[] = {
@@ -1031,6 +1045,70 @@ static void test_client_goes_away(void **state)
         grpc_client_free(c);
 }
 
+/* A server that accepts but never answers: the client gives up on its own
+ * about a second after the deadline, and the client stays usable (the
+ * abandoned stream, whose request could not all be sent, must not be
+ * touched again). */
+static void test_client_deadline_silent_server(void **state)
+{
+        char dir[] = "/tmp/ocid-test-silent-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char path[sizeof(dir) + 16];
+        snprintf(path, sizeof(path), "%s/s.sock", dir);
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 4), 0);
+
+        grpc_client *c = NULL;
+        ocid_error err = OCID_ERROR_INIT;
+        assert_int_equal(grpc_client_connect(path, 0, &c, &err), 0);
+        /* Larger than the default 64 KiB window a silent peer never opens. */
+        _cleanup_free_ char *big = xcalloc(1, 200 * 1024);
+        memset(big, 'q', 200 * 1024 - 1);
+        int afd = -1;
+        for (int i = 0; i < 2; i++) {
+                uint64_t start = now_ms();
+                assert_true(call_version(c, P_VERSION, big, 100, NULL, &err) < 0);
+                assert_int_equal(err.kind, OCID_ERR_DEADLINE);
+                ocid_error_clear(&err);
+                uint64_t took = now_ms() - start;
+                assert_true(took >= 100 && took < 3000);
+                if (i == 0) {
+                        /* Now the "server" wakes up and opens the windows of
+                         * the connection and of the first, abandoned stream:
+                         * the client must not resume sending that stream's
+                         * body from the finished call's stack frame. */
+                        static const uint8_t wake[] = {
+                                0, 0, 0, 4, 0, 0, 0, 0, 0,                      /* SETTINGS */
+                                0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0x10, 0, 0,       /* WINDOW_UPDATE 0 */
+                                0, 0, 4, 8, 0, 0, 0, 0, 1, 0, 0x10, 0, 0,       /* WINDOW_UPDATE 1 */
+                        };
+                        afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        assert_true(afd >= 0);
+                        assert_int_equal(write(afd, wake, sizeof(wake)), (ssize_t)sizeof(wake));
+                }
+        }
+        grpc_client_free(c);
+        close(afd);
+        close(lfd);
+        unlink(path);
+        rmdir(dir);
+
+        /* Bad endpoints. */
+        assert_true(grpc_client_connect("tcp://127.0.0.1:1", 0, &c, &err) < 0);
+        assert_int_equal(err.kind, OCID_ERR_INVALID);
+        ocid_error_clear(&err);
+        assert_true(grpc_client_connect("unix://", 0, &c, &err) < 0);
+        assert_int_equal(err.kind, OCID_ERR_INVALID);
+        ocid_error_clear(&err);
+        assert_true(grpc_client_connect("unix:///nonexistent/ocid.sock", 0, &c, &err) < 0);
+        assert_int_equal(err.kind, OCID_ERR_UNAVAILABLE);
+        assert_non_null(strstr(err.message, "no such file"));
+        ocid_error_clear(&err);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1052,6 +1130,7 @@ int main(void)
                 T(test_raw_http),
                 T(test_early_error_stops_upload),
                 T(test_client_goes_away),
+                cmocka_unit_test(test_client_deadline_silent_server),
         };
         /* OCID_TEST_FILTER=test_deadline runs one test (cmocka's glob). */
         if (getenv("OCID_TEST_FILTER"))

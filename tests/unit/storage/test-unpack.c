@@ -198,9 +198,10 @@ typedef struct {
         const char *name;
         mode_t type; /* AE_IF*; 0: regular file */
         const char *data;
-        int perm;    /* 0: 0644 files, 0755 directories */
+        int perm; /* 0: 0644 files, 0755 directories */
         int uid, gid;
         time_t mtime;
+        time_t atime; /* 0: not stored */
         const char *symlink;
         const char *hardlink;
         unsigned rmajor, rminor;
@@ -221,6 +222,8 @@ static void tar_add(tarw *t, const ent *e)
         archive_entry_set_uid(ae, e->uid);
         archive_entry_set_gid(ae, e->gid);
         archive_entry_set_mtime(ae, e->mtime, 0);
+        if (e->atime)
+                archive_entry_set_atime(ae, e->atime, 500);
         size_t size = e->data && !e->hardlink ? strlen(e->data) : 0;
         archive_entry_set_size(ae, (la_int64_t)size);
         if (e->symlink)
@@ -462,9 +465,9 @@ static void assert_whiteout(fixture *f, const char *rel)
 static void test_regular_file(void **state)
 {
         fixture *f = *state;
-        tarw *t = tar_new();
+        tarw *t = tar_new_format(ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
         tar_add(t, ENT(.name = "etc/hosts", .data = "127.0.0.1 localhost\n", .perm = 0640,
-                       .uid = 1000, .gid = 2000, .mtime = 1500000000));
+                       .uid = 1000, .gid = 2000, .mtime = 1500000000, .atime = 1400000000));
         _cleanup_buf_ buf b = tar_finish(t);
         unpack_result res = { 0 };
         unpack_ok(f, &b, &res);
@@ -472,14 +475,16 @@ static void test_regular_file(void **state)
         assert_int_equal(res.size, 20);
         unpack_result_release(&res);
 
-        assert_file(f, "etc/hosts", "127.0.0.1 localhost\n");
-        struct stat st = lstat_ok(f, "etc/hosts");
+        struct stat st = lstat_ok(f, "etc/hosts"); /* before reading it changes atime */
         assert_true(S_ISREG(st.st_mode));
         assert_int_equal(st.st_mode & 07777, 0640);
         assert_int_equal(st.st_uid, 1000);
         assert_int_equal(st.st_gid, 2000);
         assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+        assert_int_equal(st.st_atim.tv_sec, 1400000000);
+        assert_int_equal(st.st_atim.tv_nsec, 500);
         assert_int_equal(st.st_nlink, 1);
+        assert_file(f, "etc/hosts", "127.0.0.1 localhost\n");
         /* The parent was not in the archive: created 0755, root-owned. */
         st = lstat_ok(f, "etc");
         assert_true(S_ISDIR(st.st_mode));
@@ -630,12 +635,43 @@ static void test_hardlink_to_directory(void **state)
         unpack_fails(f, &b, NULL, OCID_ERR_INVALID, "hard link to a directory");
 }
 
+static void test_hardlink_edge_cases(void **state)
+{
+        fixture *f = *state;
+        tarw *t = tar_new();
+        tar_file(t, "f", "content");
+        tar_add(t, ENT(.name = "f", .hardlink = "f")); /* itself */
+        tar_add(t, ENT(.name = "g", .hardlink = "f"));
+        tar_add(t, ENT(.name = "g", .hardlink = "./f")); /* listed again */
+        tar_add(t, ENT(.name = "here", .type = AE_IFLNK, .symlink = "."));
+        tar_add(t, ENT(.name = "here/f", .hardlink = "f")); /* f itself, spelt otherwise */
+        _cleanup_buf_ buf b = tar_finish(t);
+        unpack_ok(f, &b, NULL);
+        assert_file(f, "f", "content");
+        assert_int_equal(lstat_ok(f, "f").st_nlink, 2);
+        assert_int_equal(lstat_ok(f, "g").st_ino, lstat_ok(f, "f").st_ino);
+
+        /* Replacing the entry removes the target with it. */
+        t = tar_new();
+        tar_add(t, ENT(.name = "d", .type = AE_IFDIR));
+        tar_file(t, "d/t", "t");
+        tar_add(t, ENT(.name = "d", .hardlink = "d/t"));
+        _cleanup_buf_ buf b2 = tar_finish(t);
+        unpack_fails(f, &b2, NULL, OCID_ERR_INVALID, "'d': hard link target not found");
+
+        /* A link to itself that does not exist yet. */
+        t = tar_new();
+        tar_add(t, ENT(.name = "new", .hardlink = "new"));
+        _cleanup_buf_ buf b3 = tar_finish(t);
+        unpack_fails(f, &b3, NULL, OCID_ERR_INVALID, "'new': hard link to itself");
+}
+
 static void test_devices_and_fifos(void **state)
 {
         fixture *f = *state;
         tarw *t = tar_new();
-        tar_add(t, ENT(.name = "dev/null", .type = AE_IFCHR, .rmajor = 1, .rminor = 3,
-                       .perm = 0666));
+        tar_add(t,
+                ENT(.name = "dev/null", .type = AE_IFCHR, .rmajor = 1, .rminor = 3, .perm = 0666));
         tar_add(t, ENT(.name = "dev/loop0", .type = AE_IFBLK, .rmajor = 7, .rminor = 0,
                        .perm = 0660, .gid = 6, .mtime = 99));
         tar_add(t, ENT(.name = "run/fifo", .type = AE_IFIFO, .perm = 0620, .uid = 33));
@@ -706,6 +742,16 @@ static void test_xattr_overlay_refused(void **state)
                 unpack_fails(f, &b, NULL, OCID_ERR_INVALID, names[i]);
                 assert_false(exists(f, "d"));
         }
+}
+
+static void test_bad_xattr_value(void **state)
+{
+        fixture *f = *state;
+        tarw *t = tar_new();
+        tar_add(t, ENT(.name = "f", .data = "x", .xattr_name = { "security.capability" },
+                       .xattr_value = { "bad" }));
+        _cleanup_buf_ buf b = tar_finish(t);
+        unpack_fails(f, &b, NULL, OCID_ERR_INVALID, "'f': set xattr 'security.capability'");
 }
 
 /* ---- whiteouts ---- */
@@ -883,7 +929,8 @@ static void test_formats(void **state)
 {
         fixture *f = *state;
         const int formats[] = { ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_GNUTAR,
-                                ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED };
+                                ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE,
+                                ARCHIVE_FORMAT_TAR_PAX_RESTRICTED };
         char long_name[300];
         memset(long_name, 'n', sizeof(long_name) - 1);
         long_name[sizeof(long_name) - 1] = '\0';
@@ -1277,6 +1324,33 @@ static void test_root_as_non_directory(void **state)
         buf_release(&b);
 }
 
+static void test_empty_link_target(void **state)
+{
+        fixture *f = *state;
+        buf b = { 0 };
+        ustar_header(&b, "l", '2', 0, NULL);
+        tar_end(&b);
+        unpack_fails(f, &b, NULL, OCID_ERR_INVALID, "'l': symlink without a target");
+        buf_release(&b);
+}
+
+/* Owners that chown cannot take: -1 would mean "unchanged". */
+static void test_owner_out_of_range(void **state)
+{
+        fixture *f = *state;
+        const char *ids[] = { "4294967295", "4294967296", "-5" };
+        const char *keys[] = { "uid", "gid" };
+        for (size_t i = 0; i < ARRAY_SIZE(ids) * 2; i++) {
+                buf b = { 0 };
+                pax_header(&b, keys[i % 2], ids[i / 2], strlen(ids[i / 2]));
+                ustar_header(&b, "f", '0', 0, NULL);
+                tar_end(&b);
+                unpack_fails(f, &b, NULL, OCID_ERR_INVALID, "out of range");
+                buf_release(&b);
+                assert_false(exists(f, "f"));
+        }
+}
+
 static void test_name_too_long(void **state)
 {
         fixture *f = *state;
@@ -1499,9 +1573,11 @@ int main(void)
                 T(test_hardlinks),
                 T(test_hardlink_missing_target),
                 T(test_hardlink_to_directory),
+                T(test_hardlink_edge_cases),
                 T(test_devices_and_fifos),
                 T(test_xattrs),
                 T(test_xattr_overlay_refused),
+                T(test_bad_xattr_value),
                 T(test_whiteouts),
                 T(test_opaque_directory),
                 T(test_whiteout_of_nothing),
@@ -1531,6 +1607,8 @@ int main(void)
                 T(test_attack_parent_is_file),
                 T(test_empty_name),
                 T(test_root_as_non_directory),
+                T(test_empty_link_target),
+                T(test_owner_out_of_range),
                 T(test_name_too_long),
                 T(test_symlink_parent_missing),
                 T(test_corrupt_gzip),

@@ -1,0 +1,1022 @@
+#include "runtime/container.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/keyset.h"
+#include "util/log.h"
+#include "util/spawn.h"
+#include "util/strbuf.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define CONMON_SYNC_TIMEOUT_MS 60000
+#define RUNTIME_TIMEOUT_MS 60000
+#define KILL_WAIT_MS 10000
+#define EXEC_MAX_OUTPUT (16 * 1024 * 1024)
+
+struct container_manager {
+        char *root_dir;     /* ROOT/containers */
+        char *run_dir;      /* RUNROOT/containers */
+        char *exits_dir;    /* RUNROOT/exits */
+        char *attach_dir;   /* RUNROOT/attach */
+        char *conmon;
+        runtime_handler *handlers;
+        size_t n_handlers;
+        bool systemd_cgroup;
+        store *store;
+        sqlite3 *db;
+        pthread_mutex_t lock;   /* the database handle */
+        keyset busy;            /* IDs with an operation in progress */
+        keyset reserved;        /* name keys of containers being created */
+};
+
+static const char schema[] =
+        "PRAGMA journal_mode = WAL;"
+        "PRAGMA synchronous = FULL;"
+        "CREATE TABLE IF NOT EXISTS containers ("
+        "  id TEXT PRIMARY KEY,"
+        "  sandbox_id TEXT NOT NULL, name TEXT NOT NULL, attempt INTEGER NOT NULL,"
+        "  image_id TEXT NOT NULL, image_name TEXT NOT NULL,"
+        "  state INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,"
+        "  exit_code INTEGER NOT NULL, oom INTEGER NOT NULL,"
+        "  log_path TEXT NOT NULL, runtime_handler TEXT NOT NULL, stop_signal TEXT NOT NULL,"
+        "  pid INTEGER NOT NULL, bundle TEXT NOT NULL,"
+        "  config BLOB NOT NULL, spec TEXT NOT NULL,"
+        "  UNIQUE (sandbox_id, name, attempt));";
+
+#define COLUMNS "id, sandbox_id, name, attempt, image_id, image_name, state, created_at, started_at, " \
+                "finished_at, exit_code, oom, log_path, runtime_handler, stop_signal, pid, bundle, "  \
+                "config, spec"
+
+void container_free(container *c)
+{
+        if (!c)
+                return;
+        free(c->id);
+        free(c->sandbox_id);
+        free(c->name);
+        free(c->image_id);
+        free(c->image_name);
+        free(c->log_path);
+        free(c->runtime_handler);
+        free(c->stop_signal);
+        free(c->bundle);
+        free(c->config);
+        free(c->spec_json);
+        free(c);
+}
+
+void containers_free(container **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                container_free(v[i]);
+        free(v);
+}
+
+void exec_result_release(exec_result *r)
+{
+        free(r->out);
+        free(r->err);
+        *r = (exec_result){ 0 };
+}
+
+static int64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int db_error(container_manager *m, ocid_error *err, const char *what)
+{
+        return ocid_error_set(err, OCID_ERR_INTERNAL, "container state: %s: %s", what, sqlite3_errmsg(m->db));
+}
+
+static char *text_at(sqlite3_stmt *st, int i)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return xstrdup(t ? (const char *)t : "");
+}
+
+static container *from_row(sqlite3_stmt *st)
+{
+        container *c = xcalloc(1, sizeof(*c));
+        c->id = text_at(st, 0);
+        c->sandbox_id = text_at(st, 1);
+        c->name = text_at(st, 2);
+        c->attempt = (uint32_t)sqlite3_column_int64(st, 3);
+        c->image_id = text_at(st, 4);
+        c->image_name = text_at(st, 5);
+        c->state = (container_state)sqlite3_column_int(st, 6);
+        c->created_at = sqlite3_column_int64(st, 7);
+        c->started_at = sqlite3_column_int64(st, 8);
+        c->finished_at = sqlite3_column_int64(st, 9);
+        c->exit_code = sqlite3_column_int(st, 10);
+        c->oom_killed = sqlite3_column_int(st, 11);
+        c->log_path = text_at(st, 12);
+        c->runtime_handler = text_at(st, 13);
+        c->stop_signal = text_at(st, 14);
+        c->pid = sqlite3_column_int(st, 15);
+        c->bundle = text_at(st, 16);
+        c->config_len = (size_t)sqlite3_column_bytes(st, 17);
+        c->config = xcalloc(c->config_len + 1, 1);
+        memcpy(c->config, sqlite3_column_blob(st, 17), c->config_len);
+        c->spec_json = text_at(st, 18);
+        return c;
+}
+
+/* ---- runtime invocations ---------------------------------------------------- */
+
+static const runtime_handler *handler_named(container_manager *m, const char *name)
+{
+        for (size_t i = 0; i < m->n_handlers; i++)
+                if (STREQ(m->handlers[i].name, name))
+                        return &m->handlers[i];
+        return NULL;
+}
+
+/* Run `<runtime> --root <root> <args...>`; its stderr becomes the message. */
+static int run_runtime(container_manager *m, const char *handler, char *const *args, ocid_error *err)
+{
+        const runtime_handler *h = handler_named(m, handler);
+        if (!h)
+                return ocid_error_set(err, OCID_ERR_PRECONDITION, "runtime handler '%s' is not configured", handler);
+        _cleanup_strv_ char **argv = NULL;
+        argv = strv_push(argv, h->path);
+        argv = strv_push(argv, "--root");
+        argv = strv_push(argv, h->root);
+        for (size_t i = 0; args[i]; i++)
+                argv = strv_push(argv, args[i]);
+        spawn_options opts = { .argv = argv, .timeout_ms = RUNTIME_TIMEOUT_MS };
+        spawn_result res = { 0 };
+        int r = spawn_run(&opts, &res);
+        if (r < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, r, "cannot run %s", h->path);
+        if (res.timed_out || res.signaled || res.exit_code != 0) {
+                /* crun and runc print one line per problem; keep the last. */
+                char *msg = res.err_len ? res.err : res.out;
+                size_t n = strlen(msg);
+                while (n && msg[n - 1] == '\n')
+                        msg[--n] = '\0';
+                r = ocid_error_set(err, OCID_ERR_INTERNAL, "%s %s: %s", handler, args[0],
+                                   res.timed_out ? "timed out" : n ? msg : "failed");
+        }
+        spawn_result_release(&res);
+        return r;
+}
+
+static bool runtime_says_gone(const ocid_error *err)
+{
+        return err->message && (strstr(err->message, "does not exist") || strstr(err->message, "not exist") ||
+                                strstr(err->message, "not running") || strstr(err->message, "No such"));
+}
+
+/* ---- exits ------------------------------------------------------------------- */
+
+static char *exit_file(container_manager *m, const char *id)
+{
+        return fs_path_join(m->exits_dir, id);
+}
+
+/* If conmon wrote the exit file, record the end. */
+static void refresh(container_manager *m, container *c)
+{
+        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_CREATED)
+                return;
+        _cleanup_free_ char *path = exit_file(m, c->id);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        struct stat st;
+        if (stat(path, &st) < 0 || fs_read_file(path, 64, &text, &len) < 0)
+                return;
+        c->state = CONTAINER_EXITED;
+        c->exit_code = atoi(text);
+        c->finished_at = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        _cleanup_free_ char *oom = fs_path_join(c->bundle, "oom");
+        c->oom_killed = access(oom, F_OK) == 0;
+        c->pid = 0;
+        sqlite3_stmt *q;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "UPDATE containers SET state = ?, exit_code = ?, finished_at = ?, oom = ?, pid = 0 "
+                                      "WHERE id = ? AND state IN (0, 1)", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_int(q, 1, c->state);
+                sqlite3_bind_int(q, 2, c->exit_code);
+                sqlite3_bind_int64(q, 3, c->finished_at);
+                sqlite3_bind_int(q, 4, c->oom_killed);
+                sqlite3_bind_text(q, 5, c->id, -1, SQLITE_STATIC);
+                sqlite3_step(q);
+                sqlite3_finalize(q);
+        }
+        pthread_mutex_unlock(&m->lock);
+}
+
+/* Wait until conmon writes the exit file, at most timeout_ms. */
+static bool wait_exit(container_manager *m, const char *id, int timeout_ms)
+{
+        _cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        _cleanup_free_ char *path = exit_file(m, id);
+        if (fd >= 0)
+                inotify_add_watch(fd, m->exits_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                /* Checked after the watch exists: no exit can slip between. */
+                if (access(path, F_OK) == 0)
+                        return true;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+                if (elapsed >= timeout_ms)
+                        return false;
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                /* Without inotify, look again every 100 ms. */
+                if (poll(&pfd, 1, fd < 0 ? 100 : (int)(timeout_ms - elapsed)) > 0) {
+                        char buf[4096];
+                        while (read(fd, buf, sizeof(buf)) > 0)
+                                ;
+                }
+        }
+}
+
+/* ---- queries -------------------------------------------------------------------- */
+
+static int find(container_manager *m, const char *id, container **ret, ocid_error *err)
+{
+        if (!id || !*id)
+                return ocid_error_set(err, OCID_ERR_INVALID, "no container ID given");
+        if (strspn(id, "0123456789abcdef") != strlen(id))
+                return ocid_error_set(err, OCID_ERR_NOT_FOUND, "container '%s' not found", id);
+        _cleanup_free_ char *pattern = NULL;
+        if (asprintf(&pattern, "%s%%", id) < 0)
+                abort();
+        sqlite3_stmt *st;
+        container *c = NULL;
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "SELECT " COLUMNS " FROM containers WHERE id LIKE ? LIMIT 2", -1, &st,
+                               NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        c = from_row(st);
+                if (c && sqlite3_step(st) == SQLITE_ROW)
+                        r = ocid_error_set(err, OCID_ERR_INVALID, "container ID prefix '%s' is ambiguous", id);
+                else if (!c)
+                        r = ocid_error_set(err, OCID_ERR_NOT_FOUND, "container '%s' not found", id);
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0) {
+                container_free(c);
+                return r;
+        }
+        refresh(m, c);
+        *ret = c;
+        return 0;
+}
+
+int container_get(container_manager *m, const char *id, container **ret, ocid_error *err)
+{
+        return find(m, id, ret, err);
+}
+
+int container_list(container_manager *m, container ***ret, size_t *ret_n, ocid_error *err)
+{
+        sqlite3_stmt *st;
+        container **list = NULL;
+        size_t n = 0;
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "SELECT " COLUMNS " FROM containers ORDER BY created_at", -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                while (sqlite3_step(st) == SQLITE_ROW) {
+                        list = realloc(list, (n + 1) * sizeof(*list));
+                        if (!list)
+                                abort();
+                        list[n++] = from_row(st);
+                }
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
+        for (size_t i = 0; i < n; i++)
+                refresh(m, list[i]);
+        *ret = list;
+        *ret_n = n;
+        return r;
+}
+
+int container_list_by_sandbox(container_manager *m, const char *sandbox_id, char ***ret_ids,
+                              ocid_error *err)
+{
+        sqlite3_stmt *st;
+        char **ids = xcalloc(1, sizeof(char *));
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "SELECT id FROM containers WHERE sandbox_id = ?", -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                sqlite3_bind_text(st, 1, sandbox_id, -1, SQLITE_STATIC);
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        ids = strv_push(ids, (const char *)sqlite3_column_text(st, 0));
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
+        *ret_ids = ids;
+        return r;
+}
+
+static int set_state(container_manager *m, const char *id, const char *sql, int64_t value, ocid_error *err)
+{
+        sqlite3_stmt *st;
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                sqlite3_bind_int64(st, 1, value);
+                sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) != SQLITE_DONE)
+                        r = db_error(m, err, "update");
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
+        return r;
+}
+
+/* ---- create ---------------------------------------------------------------------- */
+
+static char *new_id(void)
+{
+        unsigned char raw[32];
+        if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+                abort();
+        char *id = xcalloc(65, 1);
+        for (size_t i = 0; i < sizeof(raw); i++)
+                sprintf(id + 2 * i, "%02x", raw[i]);
+        return id;
+}
+
+/* The container's root: its image's layers below its own upper dir. */
+static int mount_rootfs(container_manager *m, const char *dir, char *const *layers, ocid_error *err)
+{
+        _cleanup_strbuf_ strbuf opts = STRBUF_INIT;
+        size_t n = strv_length(layers);
+        if (n == 0)
+                return ocid_error_set(err, OCID_ERR_INVALID, "the image has no layers");
+        strbuf_adds(&opts, "lowerdir=");
+        for (size_t i = n; i-- > 0;) {
+                _cleanup_free_ char *p = store_layer_path(m->store, layers[i]);
+                strbuf_addf(&opts, "%s%s", p, i ? ":" : "");
+        }
+        /* The upper dir is thrown away with the container: no need to
+         * sync it at unmount. */
+        strbuf_addf(&opts, ",upperdir=%s/upper,workdir=%s/work,volatile", dir, dir);
+        if (opts.len >= 4000)
+                return ocid_error_set(err, OCID_ERR_INVALID, "the image has too many layers (%zu) to mount", n);
+        _cleanup_free_ char *rootfs = fs_path_join(dir, "rootfs");
+        if (mount("overlay", rootfs, "overlay", 0, opts.buf) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot mount the root filesystem");
+        return 0;
+}
+
+static void unmount_rootfs(const char *dir)
+{
+        _cleanup_free_ char *rootfs = fs_path_join(dir, "rootfs");
+        if (umount2(rootfs, 0) < 0 && errno != EINVAL && errno != ENOENT)
+                umount2(rootfs, MNT_DETACH);
+}
+
+/* Start conmon, which runs `runtime create` and reports the container's
+ * pid (or the runtime's error) on the sync pipe. */
+static int start_conmon(container_manager *m, const container *c, const runtime_handler *h, bool tty,
+                        bool stdin_open, bool stdin_once, int *ret_pid, ocid_error *err)
+{
+        int sync[2];
+        if (pipe2(sync, O_CLOEXEC) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "pipe");
+        _cleanup_close_ int sync_read = sync[0];
+        _cleanup_close_ int sync_write = sync[1];
+        _cleanup_free_ char *pidfile = fs_path_join(c->bundle, "pidfile");
+        _cleanup_free_ char *conmon_pidfile = fs_path_join(c->bundle, "conmon.pid");
+        _cleanup_free_ char *log = NULL;
+        if (asprintf(&log, "k8s-file:%s", *c->log_path ? c->log_path : "/dev/null") < 0)
+                abort();
+        _cleanup_strv_ char **argv = NULL;
+        argv = strv_push(argv, m->conmon);
+#define ARG2(a, b) (argv = strv_push(strv_push(argv, a), b))
+        ARG2("--api-version", "1");
+        ARG2("-c", c->id);
+        ARG2("-u", c->id);
+        ARG2("-r", h->path);
+        ARG2("-b", c->bundle);
+        ARG2("-p", pidfile);
+        ARG2("-n", c->name);
+        ARG2("--exit-dir", m->exits_dir);
+        ARG2("-l", log);
+        ARG2("--log-level", "error");
+        ARG2("--socket-dir-path", m->attach_dir);
+        ARG2("--persist-dir", c->bundle);
+        ARG2("--conmon-pidfile", conmon_pidfile);
+        ARG2("--runtime-arg", "--root");
+        ARG2("--runtime-arg", h->root);
+#undef ARG2
+        argv = strv_push(argv, "--syslog");
+        if (m->systemd_cgroup)
+                argv = strv_push(argv, "-s");
+        if (tty)
+                argv = strv_push(argv, "-t");
+        if (stdin_open) {
+                argv = strv_push(argv, "-i");
+                if (!stdin_once)
+                        argv = strv_push(argv, "--leave-stdin-open");
+        }
+        _cleanup_strv_ char **env = NULL;
+        env = strv_push(env, "_OCI_SYNCPIPE=3");
+        env = strv_pushf(env, "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin");
+        int fds[] = { sync_write };
+        spawn_options opts = { .argv = argv, .envp = env, .pass_fds = fds, .n_pass_fds = 1,
+                               .timeout_ms = CONMON_SYNC_TIMEOUT_MS };
+        spawn_result res = { 0 };
+        int r = spawn_run(&opts, &res);
+        if (r < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, r, "cannot run %s", m->conmon);
+        close(TAKE_FD(sync_write));
+        if (res.exit_code != 0 || res.signaled) {
+                r = ocid_error_set(err, OCID_ERR_INTERNAL, "conmon failed: %s", res.err_len ? res.err : res.out);
+                spawn_result_release(&res);
+                return r;
+        }
+        spawn_result_release(&res);
+
+        /* The daemonized conmon writes {"data": pid} or {"data": -1,
+         * "message": "..."} once the runtime's create is done, and keeps
+         * the pipe open: read until one whole JSON document arrived. */
+        _cleanup_strbuf_ strbuf msg = STRBUF_INIT;
+        json_object *doc = NULL;
+        struct pollfd pfd = { .fd = sync_read, .events = POLLIN };
+        while (!doc) {
+                int p = poll(&pfd, 1, CONMON_SYNC_TIMEOUT_MS);
+                if (p <= 0)
+                        return ocid_error_set(err, OCID_ERR_DEADLINE, "conmon did not report the container's start");
+                char buf[4096];
+                ssize_t n = read(sync_read, buf, sizeof(buf));
+                if (n <= 0 || msg.len > 65536)
+                        break;
+                strbuf_add(&msg, buf, (size_t)n);
+                doc = json_tokener_parse(msg.buf);
+        }
+        json_object *pid = NULL, *text = NULL;
+        if (!doc || !(json_object_object_get_ex(doc, "data", &pid) || json_object_object_get_ex(doc, "pid", &pid))) {
+                json_object_put(doc);
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "conmon: unexpected answer '%.200s'", msg.buf);
+        }
+        int value = json_object_get_int(pid);
+        if (value <= 0) {
+                json_object_object_get_ex(doc, "message", &text);
+                _cleanup_free_ char *why = xstrdup(text ? json_object_get_string(text) : "failed");
+                why[strcspn(why, "\n")] = '\0';
+                r = ocid_error_set(err, OCID_ERR_INTERNAL, "%s create: %s%s", h->name, why,
+                                   strstr(why, "hybrid mode")
+                                           ? " (mount the hugetlb controller as cgroup v1: "
+                                             "mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb)"
+                                           : "");
+        } else {
+                *ret_pid = value;
+        }
+        json_object_put(doc);
+        return r;
+}
+
+static int insert(container_manager *m, const container *c, ocid_error *err)
+{
+        sqlite3_stmt *st;
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "INSERT INTO containers (" COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, c->sandbox_id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, c->name, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 4, c->attempt);
+                sqlite3_bind_text(st, 5, c->image_id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 6, c->image_name, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 7, c->state);
+                sqlite3_bind_int64(st, 8, c->created_at);
+                sqlite3_bind_int64(st, 9, 0);
+                sqlite3_bind_int64(st, 10, 0);
+                sqlite3_bind_int(st, 11, 0);
+                sqlite3_bind_int(st, 12, 0);
+                sqlite3_bind_text(st, 13, c->log_path, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 14, c->runtime_handler, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 15, c->stop_signal, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 16, c->pid);
+                sqlite3_bind_text(st, 17, c->bundle, -1, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 18, c->config, (int)c->config_len, SQLITE_STATIC);
+                sqlite3_bind_text(st, 19, c->spec_json, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) != SQLITE_DONE)
+                        r = db_error(m, err, "insert");
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
+        return r;
+}
+
+static bool name_taken(container_manager *m, const container_request *req, char **ret_id)
+{
+        sqlite3_stmt *st;
+        bool taken = false;
+        if (sqlite3_prepare_v2(m->db, "SELECT id FROM containers WHERE sandbox_id = ? AND name = ? AND attempt = ?",
+                               -1, &st, NULL) != SQLITE_OK)
+                return false;
+        sqlite3_bind_text(st, 1, req->sandbox_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, req->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, req->attempt);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                taken = true;
+                *ret_id = text_at(st, 0);
+        }
+        sqlite3_finalize(st);
+        return taken;
+}
+
+int container_create(container_manager *m, const container_request *req, container_spec *spec,
+                     char **ret_id, ocid_error *err)
+{
+        const runtime_handler *h = handler_named(m, req->runtime_handler);
+        if (!h)
+                return ocid_error_set(err, OCID_ERR_INVALID, "runtime handler '%s' is not configured",
+                                      req->runtime_handler);
+        _cleanup_free_ char *key = NULL;
+        if (asprintf(&key, "%s\x1f%s\x1f%u", req->sandbox_id, req->name, req->attempt) < 0)
+                abort();
+        _cleanup_free_ char *existing = NULL;
+        bool reserved = keyset_try_enter(&m->reserved, key);
+        if (reserved) {
+                pthread_mutex_lock(&m->lock);
+                name_taken(m, req, &existing);
+                pthread_mutex_unlock(&m->lock);
+        }
+        if (existing || !reserved) {
+                if (reserved)
+                        keyset_leave(&m->reserved, key);
+                return ocid_error_set(err, OCID_ERR_EXISTS,
+                                      "container '%s' (attempt %u) already exists in pod %s%s%s", req->name,
+                                      req->attempt, req->sandbox_id, existing ? " with id " : "",
+                                      existing ? existing : "");
+        }
+
+        container c = {
+                .id = new_id(), .sandbox_id = (char *)req->sandbox_id, .name = (char *)req->name,
+                .attempt = req->attempt, .image_id = (char *)req->image_id,
+                .image_name = (char *)req->image_name, .state = CONTAINER_CREATED,
+                .created_at = now_ns(), .log_path = (char *)(req->log_path ? req->log_path : ""),
+                .runtime_handler = (char *)req->runtime_handler,
+                .stop_signal = (char *)(req->stop_signal ? req->stop_signal : ""),
+                .config = (void *)req->config, .config_len = req->config_len,
+        };
+        c.bundle = fs_path_join(m->run_dir, c.id);
+        _cleanup_free_ char *dir = fs_path_join(m->root_dir, c.id);
+        _cleanup_free_ char *rootfs = fs_path_join(dir, "rootfs");
+        _cleanup_free_ char *cgroups_path = NULL;
+        const char *parent = req->cgroup_parent && *req->cgroup_parent ? req->cgroup_parent : NULL;
+        if (m->systemd_cgroup) {
+                if (asprintf(&cgroups_path, "%s:ocid:%s", parent ? parent : "system.slice", c.id) < 0)
+                        abort();
+        } else if (asprintf(&cgroups_path, "%s/ocid-%s", parent ? parent : "/ocid", c.id) < 0) {
+                abort();
+        }
+        bool mounted = false, used = false, conmon_started = false;
+        int r = 0;
+        char *subdirs[] = { "upper", "work", "rootfs" };
+        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subdirs); i++) {
+                _cleanup_free_ char *p = fs_path_join(dir, subdirs[i]);
+                int q = fs_mkdir_p(p, 0700);
+                if (q < 0)
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot create %s", p);
+        }
+        if (r == 0) {
+                int q = fs_mkdir_p(c.bundle, 0700);
+                if (q < 0)
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot create %s", c.bundle);
+        }
+        if (r == 0 && (r = store_layers_use(m->store, c.id, req->layers, err)) == 0)
+                used = true;
+        if (r == 0 && (r = mount_rootfs(m, dir, req->layers, err)) == 0)
+                mounted = true;
+        spec->rootfs = rootfs;
+        spec->cgroups_path = cgroups_path;
+        if (r == 0 && req->prepare_spec)
+                r = req->prepare_spec(spec, rootfs, req->prepare_data, err);
+        json_object *config = NULL;
+        if (r == 0)
+                r = oci_spec_generate(spec, &config, err);
+        if (r == 0) {
+                c.spec_json = xstrdup(json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN |
+                                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+                _cleanup_free_ char *path = fs_path_join(c.bundle, "config.json");
+                int q = fs_write_file_atomic(path, c.spec_json, strlen(c.spec_json), 0600);
+                if (q < 0)
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot write %s", path);
+        }
+        json_object_put(config);
+        if (r == 0 && c.log_path[0]) {
+                _cleanup_free_ char *logdir = xstrdup(c.log_path);
+                *strrchr(logdir, '/') = '\0';
+                if (*logdir)
+                        fs_mkdir_p(logdir, 0755);
+        }
+        if (r == 0 && (r = start_conmon(m, &c, h, spec->tty, spec->stdin_open, false, &c.pid, err)) == 0)
+                conmon_started = true;
+        if (r == 0)
+                r = insert(m, &c, err);
+
+        if (r < 0) {
+                ocid_error ignored = OCID_ERROR_INIT;
+                if (conmon_started) {
+                        char *args[] = { "delete", "--force", c.id, NULL };
+                        run_runtime(m, c.runtime_handler, args, &ignored);
+                        ocid_error_clear(&ignored);
+                }
+                if (mounted)
+                        unmount_rootfs(dir);
+                fs_remove_tree(dir);
+                fs_remove_tree(c.bundle);
+                _cleanup_free_ char *exitf = exit_file(m, c.id);
+                unlink(exitf);
+                if (used)
+                        store_layers_unuse(m->store, c.id, &ignored);
+                ocid_error_clear(&ignored);
+        } else {
+                log_info("container %s (%s) created in pod %s, pid %d", c.id, c.name, c.sandbox_id, c.pid);
+                *ret_id = xstrdup(c.id);
+        }
+        keyset_leave(&m->reserved, key);
+        free(c.id);
+        free(c.bundle);
+        free(c.spec_json);
+        return r;
+}
+
+/* ---- start, stop, remove ------------------------------------------------------------ */
+
+int container_start(container_manager *m, const char *id, ocid_error *err)
+{
+        container *c = NULL;
+        if (find(m, id, &c, err) < 0)
+                return -1;
+        keyset_enter(&m->busy, c->id);
+        int r = 0;
+        if (c->state != CONTAINER_CREATED) {
+                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "container %s is %s, not created", c->id,
+                                   c->state == CONTAINER_RUNNING ? "running" : "not startable");
+        } else {
+                char *args[] = { "start", c->id, NULL };
+                r = run_runtime(m, c->runtime_handler, args, err);
+                if (r == 0)
+                        r = set_state(m, c->id, "UPDATE containers SET state = 1, started_at = ? WHERE id = ?",
+                                      now_ns(), err);
+                if (r == 0)
+                        log_info("container %s started", c->id);
+        }
+        keyset_leave(&m->busy, c->id);
+        container_free(c);
+        return r;
+}
+
+static int signal_number(const char *name)
+{
+        static const struct { const char *name; int sig; } table[] = {
+                { "TERM", SIGTERM }, { "KILL", SIGKILL }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+                { "HUP", SIGHUP }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "WINCH", SIGWINCH },
+                { "STOP", SIGSTOP }, { "PWR", SIGPWR },
+        };
+        if (!name || !*name)
+                return SIGTERM;
+        if (strncasecmp(name, "SIG", 3) == 0)
+                name += 3;
+        char *end;
+        long n = strtol(name, &end, 10);
+        if (!*end && n > 0 && n < 65)
+                return (int)n;
+        for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+                if (strcasecmp(name, table[i].name) == 0)
+                        return table[i].sig;
+        return SIGTERM;
+}
+
+static int kill_container(container_manager *m, const container *c, int sig, ocid_error *err)
+{
+        char num[16];
+        snprintf(num, sizeof(num), "%d", sig);
+        char *args[] = { "kill", c->id, num, NULL };
+        if (run_runtime(m, c->runtime_handler, args, err) < 0) {
+                if (!runtime_says_gone(err))
+                        return -1;
+                ocid_error_clear(err);
+        }
+        return 0;
+}
+
+static int stop_locked(container_manager *m, container *c, int64_t timeout_s, ocid_error *err)
+{
+        refresh(m, c);
+        if (c->state == CONTAINER_EXITED)
+                return 0;
+        if (c->state == CONTAINER_RUNNING && timeout_s > 0) {
+                if (kill_container(m, c, signal_number(c->stop_signal), err) < 0)
+                        return -1;
+                if (wait_exit(m, c->id, (int)(timeout_s > 3600 ? 3600000 : timeout_s * 1000))) {
+                        refresh(m, c);
+                        return 0;
+                }
+        }
+        if (kill_container(m, c, SIGKILL, err) < 0)
+                return -1;
+        if (!wait_exit(m, c->id, KILL_WAIT_MS) && c->state == CONTAINER_RUNNING)
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "container %s did not exit after SIGKILL", c->id);
+        refresh(m, c);
+        if (c->state == CONTAINER_CREATED) {
+                /* Never started: it has no exit to wait for. */
+                set_state(m, c->id, "UPDATE containers SET state = 2, finished_at = ? WHERE id = ?", now_ns(), err);
+        }
+        return 0;
+}
+
+int container_stop(container_manager *m, const char *id, int64_t timeout_s, ocid_error *err)
+{
+        container *c = NULL;
+        if (find(m, id, &c, err) < 0)
+                return -1;
+        keyset_enter(&m->busy, c->id);
+        int r = stop_locked(m, c, timeout_s, err);
+        if (r == 0)
+                log_info("container %s stopped", c->id);
+        keyset_leave(&m->busy, c->id);
+        container_free(c);
+        return r;
+}
+
+int container_remove(container_manager *m, const char *id, ocid_error *err)
+{
+        container *c = NULL;
+        if (find(m, id, &c, err) < 0) {
+                if (err->kind != OCID_ERR_NOT_FOUND)
+                        return -1;
+                ocid_error_clear(err);
+                return 0;
+        }
+        keyset_enter(&m->busy, c->id);
+        int r = stop_locked(m, c, 0, err);
+        if (r == 0) {
+                char *args[] = { "delete", "--force", c->id, NULL };
+                if (run_runtime(m, c->runtime_handler, args, err) < 0) {
+                        if (runtime_says_gone(err)) {
+                                ocid_error_clear(err);
+                        } else {
+                                r = -1;
+                        }
+                }
+        }
+        if (r == 0) {
+                _cleanup_free_ char *dir = fs_path_join(m->root_dir, c->id);
+                _cleanup_free_ char *exitf = exit_file(m, c->id);
+                unmount_rootfs(dir);
+                int q = fs_remove_tree(dir);
+                if (q == 0)
+                        q = fs_remove_tree(c->bundle);
+                if (q < 0)
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot remove container %s", c->id);
+                unlink(exitf);
+        }
+        if (r == 0)
+                r = store_layers_unuse(m->store, c->id, err);
+        if (r == 0) {
+                sqlite3_stmt *st;
+                pthread_mutex_lock(&m->lock);
+                if (sqlite3_prepare_v2(m->db, "DELETE FROM containers WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+                        if (sqlite3_step(st) != SQLITE_DONE)
+                                r = db_error(m, err, "delete");
+                        sqlite3_finalize(st);
+                }
+                pthread_mutex_unlock(&m->lock);
+        }
+        if (r == 0)
+                log_info("container %s removed", c->id);
+        keyset_leave(&m->busy, c->id);
+        container_free(c);
+        return r;
+}
+
+/* ---- exec, update, logs ---------------------------------------------------------------- */
+
+int container_exec_sync(container_manager *m, const char *id, char *const *args, int64_t timeout_s,
+                        exec_result *ret, ocid_error *err)
+{
+        container *c = NULL;
+        if (find(m, id, &c, err) < 0)
+                return -1;
+        int r = 0;
+        if (c->state != CONTAINER_RUNNING) {
+                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "container %s is not running", c->id);
+                container_free(c);
+                return r;
+        }
+        if (!args || !args[0]) {
+                container_free(c);
+                return ocid_error_set(err, OCID_ERR_INVALID, "no command to execute");
+        }
+        /* The container's own process settings, with this command and no
+         * terminal. */
+        json_object *spec = json_tokener_parse(c->spec_json);
+        json_object *process = NULL;
+        json_object_deep_copy(json_object_object_get(spec, "process"), &process, NULL);
+        json_object_put(spec);
+        if (!process) {
+                container_free(c);
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "container %s has no process spec", id);
+        }
+        json_object *argv = json_object_new_array();
+        for (size_t i = 0; args[i]; i++)
+                json_object_array_add(argv, json_object_new_string(args[i]));
+        json_object_object_add(process, "args", argv);
+        json_object_object_add(process, "terminal", json_object_new_boolean(false));
+        char tmpl[] = "/exec-XXXXXX";
+        _cleanup_free_ char *spec_path = NULL, *pid_path = NULL;
+        if (asprintf(&spec_path, "%s%s", c->bundle, tmpl) < 0 || asprintf(&pid_path, "%s.pid", spec_path) < 0)
+                abort();
+        int fd = mkstemp(spec_path);
+        if (fd < 0) {
+                json_object_put(process);
+                container_free(c);
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "exec spec");
+        }
+        const char *text = json_object_to_json_string_ext(process, JSON_C_TO_STRING_PLAIN);
+        if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+                r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "exec spec");
+        close(fd);
+        json_object_put(process);
+
+        const runtime_handler *h = handler_named(m, c->runtime_handler);
+        if (r == 0 && !h)
+                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "runtime handler '%s' is not configured",
+                                   c->runtime_handler);
+        if (r == 0) {
+                char *argv_run[] = { (char *)h->path, "--root", (char *)h->root, "exec", "--process", spec_path,
+                                     "--pid-file", pid_path, c->id, NULL };
+                spawn_options opts = { .argv = argv_run, .max_output = EXEC_MAX_OUTPUT, .new_pgroup = true,
+                                       .timeout_ms = timeout_s > 0 ? (int)(timeout_s > 86400 ? 86400000 : timeout_s * 1000) : 0 };
+                spawn_result res = { 0 };
+                int q = spawn_run(&opts, &res);
+                if (q < 0) {
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot run %s exec", h->name);
+                } else {
+                        if (res.timed_out) {
+                                /* The runtime is gone; the process it started
+                                 * inside the container must go too. */
+                                _cleanup_free_ char *pid_text = NULL;
+                                size_t len;
+                                if (fs_read_file(pid_path, 64, &pid_text, &len) == 0 && atoi(pid_text) > 0)
+                                        kill(atoi(pid_text), SIGKILL);
+                        }
+                        ret->timed_out = res.timed_out;
+                        ret->exit_code = res.signaled ? 128 + res.term_signal : res.exit_code;
+                        ret->out = res.out;
+                        ret->out_len = res.out_len;
+                        ret->err = res.err;
+                        ret->err_len = res.err_len;
+                        res.out = res.err = NULL;
+                }
+                spawn_result_release(&res);
+        }
+        unlink(spec_path);
+        unlink(pid_path);
+        container_free(c);
+        return r;
+}
+
+int container_update_resources(container_manager *m, const char *id, json_object *resources,
+                               ocid_error *err)
+{
+        container *c = NULL;
+        if (find(m, id, &c, err) < 0)
+                return -1;
+        int r = 0;
+        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_CREATED) {
+                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "container %s is not running", c->id);
+        } else {
+                _cleanup_free_ char *path = fs_path_join(c->bundle, "resources.json");
+                const char *text = json_object_to_json_string_ext(resources, JSON_C_TO_STRING_PLAIN);
+                int q = fs_write_file_atomic(path, text, strlen(text), 0600);
+                if (q < 0) {
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot write %s", path);
+                } else {
+                        char *args[] = { "update", "--resources", path, c->id, NULL };
+                        r = run_runtime(m, c->runtime_handler, args, err);
+                }
+        }
+        container_free(c);
+        return r;
+}
+
+int container_reopen_log(container_manager *m, const char *id, ocid_error *err)
+{
+        container *c = NULL;
+        if (find(m, id, &c, err) < 0)
+                return -1;
+        int r = 0;
+        if (c->state != CONTAINER_RUNNING) {
+                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "container %s is not running", c->id);
+        } else {
+                /* conmon's control FIFO: "<event> <height> <width>\n", event 2 = reopen the log. */
+                _cleanup_free_ char *ctl = fs_path_join(c->bundle, "ctl");
+                _cleanup_close_ int fd = open(ctl, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+                if (fd < 0 || write(fd, "2 0 0\n", 6) != 6)
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot reach conmon of %s", c->id);
+        }
+        container_free(c);
+        return r;
+}
+
+/* ---- manager ------------------------------------------------------------------------------ */
+
+int container_manager_new(const container_options *opts, container_manager **ret, ocid_error *err)
+{
+        container_manager *m = xcalloc(1, sizeof(*m));
+        pthread_mutex_init(&m->lock, NULL);
+        keyset_init(&m->busy);
+        keyset_init(&m->reserved);
+        m->root_dir = fs_path_join(opts->root, "containers");
+        m->run_dir = fs_path_join(opts->runroot, "containers");
+        m->exits_dir = fs_path_join(opts->runroot, "exits");
+        m->attach_dir = fs_path_join(opts->runroot, "attach");
+        m->conmon = xstrdup(opts->conmon);
+        m->systemd_cgroup = opts->systemd_cgroup;
+        m->store = opts->store;
+        m->handlers = xcalloc(opts->n_handlers ? opts->n_handlers : 1, sizeof(*m->handlers));
+        for (size_t i = 0; i < opts->n_handlers; i++) {
+                m->handlers[i].name = xstrdup(opts->handlers[i].name);
+                m->handlers[i].path = xstrdup(opts->handlers[i].path);
+                m->handlers[i].root = xstrdup(opts->handlers[i].root);
+        }
+        m->n_handlers = opts->n_handlers;
+        const char *dirs[] = { m->root_dir, m->run_dir, m->exits_dir, m->attach_dir };
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                int r = fs_mkdir_p(dirs[i], 0700);
+                if (r < 0) {
+                        ocid_error_set_errno(err, OCID_ERR_INTERNAL, r, "cannot create %s", dirs[i]);
+                        container_manager_free(m);
+                        return -1;
+                }
+        }
+        _cleanup_free_ char *db_path = fs_path_join(opts->root, "state.db");
+        if (sqlite3_open_v2(db_path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            NULL) != SQLITE_OK ||
+            sqlite3_exec(m->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+                ocid_error_set(err, OCID_ERR_INTERNAL, "cannot open %s: %s", db_path,
+                               m->db ? sqlite3_errmsg(m->db) : "out of memory");
+                container_manager_free(m);
+                return -1;
+        }
+        sqlite3_busy_timeout(m->db, 5000);
+        *ret = m;
+        return 0;
+}
+
+void container_manager_free(container_manager *m)
+{
+        if (!m)
+                return;
+        if (m->db)
+                sqlite3_close(m->db);
+        for (size_t i = 0; i < m->n_handlers; i++) {
+                free((char *)m->handlers[i].name);
+                free((char *)m->handlers[i].path);
+                free((char *)m->handlers[i].root);
+        }
+        free(m->handlers);
+        free(m->root_dir);
+        free(m->run_dir);
+        free(m->exits_dir);
+        free(m->attach_dir);
+        free(m->conmon);
+        keyset_release(&m->busy);
+        keyset_release(&m->reserved);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+}
