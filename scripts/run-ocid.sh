@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 
 scripts/install-deps.sh
+scripts/host-setup.sh
 scripts/build.sh build
 install -m 0755 build/src/daemon/ocid /usr/local/bin/ocid
 install -m 0755 build/src/ocic/ocic /usr/local/bin/ocic

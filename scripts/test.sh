@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 
 scripts/install-deps.sh || exit 1
+scripts/host-setup.sh || exit 1
 
 passed=0
 failed=0

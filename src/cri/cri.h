@@ -11,6 +11,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+typedef struct {
+        const char *name;
+        bool recursive_read_only_mounts;
+} cri_handler_info;
+
 /* What the handlers need from the daemon. Owned by the daemon; fields the
  * handlers change are guarded by `lock`. */
 typedef struct {
@@ -27,6 +32,8 @@ typedef struct {
         sandbox_manager *sandboxes;
         container_manager *containers;
         const char *default_runtime;
+        const cri_handler_info *handlers; /* the runtime handlers available */
+        size_t n_handlers;
 } cri_state;
 
 void cri_state_init(cri_state *st);

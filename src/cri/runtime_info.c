@@ -106,6 +106,27 @@ CRI_HANDLER(cri_status)
                 ? condition("NetworkReady", true, "", "")
                 : condition("NetworkReady", false, "NetworkPluginNotReady", net_msg);
 
+        /* The handlers with what they really support; "" is the default. */
+        r->runtime_handlers = xcalloc(st->n_handlers + 2, sizeof(*r->runtime_handlers));
+        for (size_t i = 0; i <= st->n_handlers; i++) {
+                const cri_handler_info *h = NULL;
+                if (i == 0) {
+                        for (size_t j = 0; j < st->n_handlers; j++)
+                                if (STREQ(st->handlers[j].name, st->default_runtime))
+                                        h = &st->handlers[j];
+                        if (!h)
+                                continue;
+                } else {
+                        h = &st->handlers[i - 1];
+                }
+                Runtime__V1__RuntimeHandler *rh = XNEW_MSG(Runtime__V1__RuntimeHandler, runtime__v1__runtime_handler__init);
+                rh->name = xstrdup(i == 0 ? "" : h->name);
+                rh->features = XNEW_MSG(Runtime__V1__RuntimeHandlerFeatures, runtime__v1__runtime_handler_features__init);
+                rh->features->recursive_read_only_mounts = h->recursive_read_only_mounts;
+                rh->features->user_namespaces = false;
+                r->runtime_handlers[r->n_runtime_handlers++] = rh;
+        }
+
         if (in->verbose) {
                 json_object *network = json_object_new_object();
                 if (network_ready) {

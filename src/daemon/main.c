@@ -120,6 +120,23 @@ static int open_socket(const char *path, ocid_error *err)
         return TAKE_FD(fd);
 }
 
+/* crun refuses every container on a v1 hybrid host with a controller on
+ * the cgroup2 hierarchy: say so at start, with the fix. */
+static void warn_hybrid_cgroups(void)
+{
+        _cleanup_free_ char *controllers = NULL;
+        size_t len;
+        struct stat st;
+        if (stat("/sys/fs/cgroup/memory", &st) < 0 ||
+            fs_read_file("/sys/fs/cgroup/unified/cgroup.controllers", 4096, &controllers, &len) < 0)
+                return;
+        controllers[strcspn(controllers, "\n")] = '\0';
+        if (*controllers)
+                log_warn("cgroup v1 hybrid host with controllers on cgroup2 (%s): crun will refuse containers; "
+                         "mount them as v1, e.g. mkdir -p /sys/fs/cgroup/hugetlb && "
+                         "mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb", controllers);
+}
+
 /* The first executable `name` in PATH, or NULL. */
 static char *find_program(const char *name)
 {
@@ -283,6 +300,12 @@ static int serve(daemon_state *d)
         d->cri.containers_dir = containers_dir;
         d->cri.sandboxes = sandboxes;
         d->cri.containers = containers;
+        cri_handler_info handler_info[2];
+        for (size_t i = 0; i < n_handlers; i++)
+                handler_info[i] = (cri_handler_info){ handlers[i].name, runtime_supports_rro(&handlers[i]) };
+        d->cri.handlers = handler_info;
+        d->cri.n_handlers = n_handlers;
+        warn_hybrid_cgroups();
         d->cri.default_runtime = cfg->default_runtime;
         d->cri.network_dir = cfg->network_dir;
         d->cri.plugin_dirs = cfg->plugin_dirs;

@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #define CONMON_SYNC_TIMEOUT_MS 60000
@@ -597,7 +598,7 @@ int container_create(container_manager *m, const container_request *req, contain
         if (m->systemd_cgroup) {
                 if (asprintf(&cgroups_path, "%s:ocid:%s", parent ? parent : "system.slice", c.id) < 0)
                         abort();
-        } else if (asprintf(&cgroups_path, "%s/ocid-%s", parent ? parent : "/ocid", c.id) < 0) {
+        } else if (asprintf(&cgroups_path, "%s/ocid-%s", parent ? parent : "", c.id) < 0) {
                 abort();
         }
         bool mounted = false, used = false, conmon_started = false;
@@ -951,6 +952,28 @@ int container_reopen_log(container_manager *m, const char *id, ocid_error *err)
         }
         container_free(c);
         return r;
+}
+
+bool runtime_supports_rro(const runtime_handler *h)
+{
+        struct utsname u;
+        unsigned major = 0, minor = 0;
+        if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2 ||
+            major < 5 || (major == 5 && minor < 12))
+                return false;
+        char *argv[] = { (char *)h->path, "features", NULL };
+        spawn_options opts = { .argv = argv, .timeout_ms = 5000 };
+        spawn_result res = { 0 };
+        bool rro = false;
+        if (spawn_run(&opts, &res) == 0 && !res.signaled && res.exit_code == 0) {
+                json_object *doc = json_tokener_parse(res.out);
+                json_object *options = json_object_object_get(doc, "mountOptions");
+                for (size_t i = 0; options && i < json_object_array_length(options); i++)
+                        rro = rro || STREQ(json_object_get_string(json_object_array_get_idx(options, i)), "rro");
+                json_object_put(doc);
+        }
+        spawn_result_release(&res);
+        return rro;
 }
 
 /* ---- manager ------------------------------------------------------------------------------ */

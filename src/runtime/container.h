@@ -66,6 +66,11 @@ typedef struct {
         store *store;               /* image layers; borrowed */
 } container_options;
 
+/* Whether the runtime says (`<runtime> features`) that it handles
+ * recursive read-only mounts ("rro"), and the kernel can (5.12+). A runtime
+ * without the features command is taken not to. */
+bool runtime_supports_rro(const runtime_handler *h);
+
 typedef struct container_manager container_manager;
 
 int container_manager_new(const container_options *opts, container_manager **ret, ocid_error *err);

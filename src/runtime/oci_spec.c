@@ -340,7 +340,8 @@ static int add_mounts(json_object *root, const container_spec *spec, json_object
 {
         size_t n = spec->n_mounts;
         sorted_mount *sorted = xcalloc(n, sizeof(*sorted));
-        _cleanup_strv_ char **given = NULL;
+        /* Borrows the cleaned destinations in sorted[]. */
+        _cleanup_free_ char **given = xcalloc(n + 1, sizeof(char *));
         int r = 0;
 
         for (size_t i = 0; i < n; i++) {
@@ -354,7 +355,7 @@ static int add_mounts(json_object *root, const container_spec *spec, json_object
                 }
                 sorted[i] = (sorted_mount){ m, path_clean(m->container_path), 0, i };
                 sorted[i].depth = path_depth(sorted[i].dest);
-                given = strv_push(given, sorted[i].dest);
+                given[i] = sorted[i].dest;
         }
         /* Parents before children, otherwise as given. */
         if (n > 1)
