@@ -11,6 +11,7 @@ scripts/host-setup.sh
 scripts/build.sh build
 install -m 0755 build/src/daemon/ocid /usr/local/bin/ocid
 install -m 0755 build/src/ocic/ocic /usr/local/bin/ocic
+install -D -m 0755 build/src/pause/pause /usr/local/libexec/ocid/pause
 mkdir -p /etc/ocid/ocid.conf.d /etc/cni/net.d
 [ -f /etc/ocid/ocid.conf ] || /usr/local/bin/ocid config >/etc/ocid/ocid.conf
 # A default pod network, only when the node has none.

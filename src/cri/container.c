@@ -182,8 +182,22 @@ CRI_HANDLER(cri_create_container)
                         spec.pid = (oci_namespace){ .mode = NS_MODE_JOIN, .path = pid_path };
                 }
                 container_free(target);
-        } else if (nso && nso->pid == RUNTIME__V1__NAMESPACE_MODE__POD) {
-                r = r ? r : ocid_error_set(err, OCID_ERR_UNIMPLEMENTED, "a pod-wide PID namespace is not supported yet");
+        } else if (r == 0 && nso && nso->pid == RUNTIME__V1__NAMESPACE_MODE__POD) {
+                /* The pod's infra process holds its PID namespace. */
+                container *infra = NULL;
+                if (!*sb->infra_id)
+                        r = ocid_error_set(err, OCID_ERR_PRECONDITION,
+                                           "pod %s has no shared PID namespace (its pid mode is not POD)", sb->id);
+                else if (container_get(st->containers, sb->infra_id, &infra, err) < 0)
+                        r = ocid_error_wrap(err, "infra process of pod %s", sb->id);
+                else if (infra->state != CONTAINER_RUNNING || infra->pid <= 0)
+                        r = ocid_error_set(err, OCID_ERR_PRECONDITION, "the infra process of pod %s is not running", sb->id);
+                else {
+                        if (asprintf(&pid_path, "/proc/%d/ns/pid", infra->pid) < 0)
+                                abort();
+                        spec.pid = (oci_namespace){ .mode = NS_MODE_JOIN, .path = pid_path };
+                }
+                container_free(infra);
         }
 
         /* The pod's files, then the CRI mounts. */
@@ -550,6 +564,8 @@ CRI_HANDLER(cri_list_containers)
         r->containers = xcalloc(n + 1, sizeof(*r->containers));
         for (size_t i = 0; i < n; i++) {
                 container *c = list[i];
+                if (c->infra)
+                        continue;
                 if (f && *f->id && strncmp(c->id, f->id, strlen(f->id)) != 0)
                         continue;
                 if (f && *f->pod_sandbox_id && strncmp(c->sandbox_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)

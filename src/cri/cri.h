@@ -32,6 +32,7 @@ typedef struct {
         sandbox_manager *sandboxes;
         container_manager *containers;
         const char *default_runtime;
+        const char *pause_rootfs;   /* root filesystem of infra processes */
         const cri_handler_info *handlers; /* the runtime handlers available */
         size_t n_handlers;
 } cri_state;

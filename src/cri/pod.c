@@ -4,6 +4,7 @@
 #include "cri/handlers.h"
 #include "runtime/namespaces.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -34,6 +35,47 @@ static int resolve_handler(cri_state *st, const char *asked, const char **ret, o
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "unknown runtime handler '%s' (ocid knows crun and runc)", asked);
         return 0;
+}
+
+static int for_pod_containers(cri_state *st, const char *pod_id, bool remove, ocid_error *err);
+
+/* A pod sharing one PID namespace gets ocid's pause program as its first
+ * process, in the pod's other namespaces; containers join its PID
+ * namespace. */
+static int start_infra(cri_state *st, const char *pod_id, ocid_error *err)
+{
+        sandbox *sb = NULL;
+        if (sandbox_get(st->sandboxes, pod_id, &sb, err) < 0)
+                return -1;
+        char *args[] = { "/pause", NULL };
+        char *env[] = { "PATH=/", NULL };
+        char *drop[] = { "ALL", NULL };
+        container_spec spec = {
+                .args = args, .env = env, .cwd = "/", .readonly_rootfs = true, .no_new_privs = true,
+                .cap_drop = drop, .cap_bounding = oci_current_bounding_set(),
+                /* No capabilities and one system call: no filter to pay for. */
+                .seccomp = SECCOMP_UNCONFINED,
+                .pid = { .mode = NS_MODE_NEW },
+        };
+        _cleanup_free_ char *net = ns_path(sb->dir, NS_NET);
+        _cleanup_free_ char *ipc = ns_path(sb->dir, NS_IPC);
+        _cleanup_free_ char *uts = ns_path(sb->dir, NS_UTS);
+        spec.net = sb->host_network ? (oci_namespace){ .mode = NS_MODE_HOST } : (oci_namespace){ NS_MODE_JOIN, net };
+        spec.uts = sb->host_network ? (oci_namespace){ .mode = NS_MODE_HOST } : (oci_namespace){ NS_MODE_JOIN, uts };
+        spec.ipc = sb->host_ipc ? (oci_namespace){ .mode = NS_MODE_HOST } : (oci_namespace){ NS_MODE_JOIN, ipc };
+        container_request creq = {
+                .sandbox_id = sb->id, .name = "POD", .image_id = "", .image_name = "",
+                .rootfs_dir = st->pause_rootfs, .infra = true, .runtime_handler = sb->runtime_handler,
+                .cgroup_parent = sb->cgroup_parent, .config = "", .config_len = 0,
+        };
+        _cleanup_free_ char *id = NULL;
+        int r = container_create(st->containers, &creq, &spec, &id, err);
+        if (r == 0)
+                r = container_start(st->containers, id, err);
+        if (r == 0)
+                r = sandbox_set_infra(st->sandboxes, sb->id, id, err);
+        sandbox_free(sb);
+        return r < 0 ? ocid_error_wrap(err, "infra process") : 0;
 }
 
 CRI_HANDLER(cri_run_pod_sandbox)
@@ -97,6 +139,13 @@ CRI_HANDLER(cri_run_pod_sandbox)
         _cleanup_free_ char *id = NULL;
         if (sandbox_run(st->sandboxes, &spec, &id, err) < 0)
                 return ocid_error_wrap(err, "run pod sandbox '%s/%s'", spec.namespace, spec.name);
+        if (spec.shared_pid && start_infra(st, id, err) < 0) {
+                ocid_error ignored = OCID_ERROR_INIT;
+                if (for_pod_containers(st, id, true, &ignored) < 0 || sandbox_remove(st->sandboxes, id, &ignored) < 0)
+                        log_warn("pod %s: cleanup after a failed start: %s", id, ignored.message);
+                ocid_error_clear(&ignored);
+                return ocid_error_wrap(err, "run pod sandbox '%s/%s'", spec.namespace, spec.name);
+        }
         Runtime__V1__RunPodSandboxResponse *r =
                 XNEW_MSG(Runtime__V1__RunPodSandboxResponse, runtime__v1__run_pod_sandbox_response__init);
         r->pod_sandbox_id = TAKE_PTR(id);

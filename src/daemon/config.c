@@ -47,6 +47,8 @@ static const config_key keys[] = {
           "runtime handler for pods that name none: crun or runc"),
         K("ocid.runtime", "conmon", "conmon", T_STRING, conmon, "/usr/bin/conmon",
           "path of conmon, the container monitor"),
+        K("ocid.runtime", "pause_binary", "pause-binary", T_STRING, pause_binary, OCID_PAUSE_PATH,
+          "static program run as the infra process of pods that share a PID namespace"),
         K("ocid.runtime", "cgroup_manager", "cgroup-manager", T_STRING, cgroup_manager, "",
           "cgroupfs or systemd; empty picks systemd when it runs, else cgroupfs"),
         K("ocid.runtime", "log_level", "log-level", T_STRING, log_level, "info",

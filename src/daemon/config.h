@@ -20,6 +20,7 @@ typedef struct {
         uint64_t grpc_max_send_msg_size;
         char *default_runtime;
         char *conmon;
+        char *pause_binary;
         char *cgroup_manager;
         char *log_level;
         bool log_to_journald;

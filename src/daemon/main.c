@@ -120,6 +120,22 @@ static int open_socket(const char *path, ocid_error *err)
         return TAKE_FD(fd);
 }
 
+/* The infra process's root: the pause program alone, copied in. */
+static int prepare_pause_rootfs(const char *pause_binary, const char *rootfs)
+{
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = fs_read_file(pause_binary, 16 << 20, &data, &len);
+        _cleanup_free_ char *target = fs_path_join(rootfs, "pause");
+        if (r == 0)
+                r = fs_mkdir_p(rootfs, 0755);
+        if (r == 0)
+                r = fs_write_file_atomic(target, data, len, 0755);
+        if (r < 0)
+                errno = -r;
+        return r;
+}
+
 /* crun refuses every container on a v1 hybrid host with a controller on
  * the cgroup2 hierarchy: say so at start, with the fix. */
 static void warn_hybrid_cgroups(void)
@@ -300,6 +316,10 @@ static int serve(daemon_state *d)
         d->cri.containers_dir = containers_dir;
         d->cri.sandboxes = sandboxes;
         d->cri.containers = containers;
+        _cleanup_free_ char *pause_rootfs = fs_path_join(cfg->runroot, "pause/rootfs");
+        if (prepare_pause_rootfs(cfg->pause_binary, pause_rootfs) < 0)
+                log_warn("no infra process for shared PID namespaces: cannot use %s: %m", cfg->pause_binary);
+        d->cri.pause_rootfs = pause_rootfs;
         cri_handler_info handler_info[2];
         for (size_t i = 0; i < n_handlers; i++)
                 handler_info[i] = (cri_handler_info){ handlers[i].name, runtime_supports_rro(&handlers[i]) };

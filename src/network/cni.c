@@ -117,8 +117,8 @@ typedef struct {
         ocid_error *err;
 } result_parser;
 
-static int result_invalid(result_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int result_invalid(result_parser *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int result_invalid(result_parser *p,
+                                                                const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -428,7 +428,8 @@ static int add_cni_arg(strbuf *sb, const char *key, const char *value, ocid_erro
                 return 0;
         if (strpbrk(value, ";="))
                 return ocid_error_set(err, OCID_ERR_INVALID,
-                                      "CNI argument %s '%s' may not contain ';' or '='", key, value);
+                                      "CNI argument %s '%s' may not contain ';' or '='", key,
+                                      value);
         strbuf_addf(sb, ";%s=%s", key, value);
         return 0;
 }
@@ -472,8 +473,8 @@ static int build_ports(chain *c, ocid_error *err)
         return 0;
 }
 
-static int chain_init(chain *c, json_object *list, char *const *plugin_dirs, const cni_attachment *a,
-                      int timeout_ms, ocid_error *err)
+static int chain_init(chain *c, json_object *list, char *const *plugin_dirs,
+                      const cni_attachment *a, int timeout_ms, ocid_error *err)
 {
         *c = (chain){ .list = list, .plugin_dirs = plugin_dirs, .a = a, .timeout_ms = timeout_ms };
         if (!json_object_is_type(list, json_type_object) ||
@@ -493,7 +494,8 @@ static int chain_init(chain *c, json_object *list, char *const *plugin_dirs, con
                 json_object *p = json_object_array_get_idx(c->plugins, i);
                 if (!json_object_is_type(p, json_type_object) || !json_string(p, "type"))
                         return ocid_error_set(err, OCID_ERR_INVALID,
-                                              "network '%s': plugin %zu has no \"type\"", c->name, i);
+                                              "network '%s': plugin %zu has no \"type\"",
+                                              c->name, i);
         }
 
         if (!a || !id_valid(a->container_id))
@@ -521,8 +523,8 @@ static int chain_init(chain *c, json_object *list, char *const *plugin_dirs, con
 static bool capability_on(json_object *caps, const char *key)
 {
         json_object *v;
-        return json_object_object_get_ex(caps, key, &v) && json_object_is_type(v, json_type_boolean) &&
-               json_object_get_boolean(v);
+        return json_object_object_get_ex(caps, key, &v) &&
+               json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
 /* The i-th plugin's stdin: its object with name, cniVersion, prevResult and
@@ -559,8 +561,8 @@ static int run_plugin(const chain *c, size_t i, cni_command cmd, const char *net
                 return ocid_error_wrap(err, "network '%s'", c->name);
         _cleanup_json_ json_object *conf = plugin_stdin(c, i, prev);
         if (!conf)
-                return ocid_error_set(err, OCID_ERR_INVALID, "network '%s': plugin %zu is not an object",
-                                      c->name, i);
+                return ocid_error_set(err, OCID_ERR_INVALID,
+                                      "network '%s': plugin %zu is not an object", c->name, i);
         cni_invocation inv = {
                 .command = command_names[cmd],
                 .container_id = c->a->container_id,
@@ -649,10 +651,12 @@ int cni_add(json_object *list, char *const *plugin_dirs, const cni_attachment *a
                         continue; /* printed nothing: the chain's result so far stands */
                 if (!json_object_is_type(out, json_type_object)) {
                         json_object_put(out);
+                        const char *type =
+                                json_string(json_object_array_get_idx(c.plugins, i), "type");
                         ocid_error_set(err, OCID_ERR_INTERNAL,
-                                       "network '%s': CNI plugin %s ADD printed a result that is not "
-                                       "an object",
-                                       c.name, json_string(json_object_array_get_idx(c.plugins, i), "type"));
+                                       "network '%s': CNI plugin %s ADD printed a result that is "
+                                       "not an object",
+                                       c.name, type);
                         return add_failed(&c, result, err);
                 }
                 json_object_put(result);

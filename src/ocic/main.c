@@ -25,6 +25,16 @@ static const ocic_command commands[] = {
         { "rmp", cmd_rmp, "remove pod sandboxes" },
         { "inspectp", cmd_inspectp, "show the status of pod sandboxes" },
         { "pods", cmd_pods, "list pod sandboxes" },
+        { "create", cmd_create, "create a container in a pod" },
+        { "start", cmd_start, "start created containers" },
+        { "run", cmd_run, "run a container in a new pod" },
+        { "stop", cmd_stop, "stop running containers" },
+        { "rm", cmd_rm, "remove containers" },
+        { "ps", cmd_ps, "list containers" },
+        { "inspect", cmd_inspect, "show the status of containers" },
+        { "exec", cmd_exec, "run a command in a running container (ExecSync)" },
+        { "logs", cmd_logs, "show a container's logs" },
+        { "update", cmd_update, "update a container's resources" },
 };
 
 static void usage(FILE *f)

@@ -58,6 +58,16 @@ int cmd_stopp(ocic_ctx *ctx, int argc, char **argv);
 int cmd_rmp(ocic_ctx *ctx, int argc, char **argv);
 int cmd_inspectp(ocic_ctx *ctx, int argc, char **argv);
 int cmd_pods(ocic_ctx *ctx, int argc, char **argv);
+int cmd_create(ocic_ctx *ctx, int argc, char **argv);
+int cmd_start(ocic_ctx *ctx, int argc, char **argv);
+int cmd_run(ocic_ctx *ctx, int argc, char **argv);
+int cmd_stop(ocic_ctx *ctx, int argc, char **argv);
+int cmd_rm(ocic_ctx *ctx, int argc, char **argv);
+int cmd_ps(ocic_ctx *ctx, int argc, char **argv);
+int cmd_inspect(ocic_ctx *ctx, int argc, char **argv);
+int cmd_exec(ocic_ctx *ctx, int argc, char **argv);
+int cmd_logs(ocic_ctx *ctx, int argc, char **argv);
+int cmd_update(ocic_ctx *ctx, int argc, char **argv);
 
 /* Read a CRI config file (JSON or YAML) into a message of type desc;
  * prints the problem and returns -1 on failure. */

@@ -55,11 +55,12 @@ static const char schema[] =
         "  log_path TEXT NOT NULL, runtime_handler TEXT NOT NULL, stop_signal TEXT NOT NULL,"
         "  pid INTEGER NOT NULL, bundle TEXT NOT NULL,"
         "  config BLOB NOT NULL, spec TEXT NOT NULL,"
+        "  infra INTEGER NOT NULL DEFAULT 0,"
         "  UNIQUE (sandbox_id, name, attempt));";
 
 #define COLUMNS "id, sandbox_id, name, attempt, image_id, image_name, state, created_at, started_at, " \
                 "finished_at, exit_code, oom, log_path, runtime_handler, stop_signal, pid, bundle, "  \
-                "config, spec"
+                "config, spec, infra"
 
 void container_free(container *c)
 {
@@ -135,6 +136,7 @@ static container *from_row(sqlite3_stmt *st)
         c->config = xcalloc(c->config_len + 1, 1);
         memcpy(c->config, sqlite3_column_blob(st, 17), c->config_len);
         c->spec_json = text_at(st, 18);
+        c->infra = sqlite3_column_int(st, 19);
         return c;
 }
 
@@ -506,7 +508,7 @@ static int insert(container_manager *m, const container *c, ocid_error *err)
         sqlite3_stmt *st;
         int r = 0;
         pthread_mutex_lock(&m->lock);
-        if (sqlite3_prepare_v2(m->db, "INSERT INTO containers (" COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        if (sqlite3_prepare_v2(m->db, "INSERT INTO containers (" COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                -1, &st, NULL) != SQLITE_OK) {
                 r = db_error(m, err, "prepare");
         } else {
@@ -529,6 +531,7 @@ static int insert(container_manager *m, const container *c, ocid_error *err)
                 sqlite3_bind_text(st, 17, c->bundle, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 18, c->config, (int)c->config_len, SQLITE_STATIC);
                 sqlite3_bind_text(st, 19, c->spec_json, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 20, c->infra);
                 if (sqlite3_step(st) != SQLITE_DONE)
                         r = db_error(m, err, "insert");
                 sqlite3_finalize(st);
@@ -589,10 +592,11 @@ int container_create(container_manager *m, const container_request *req, contain
                 .runtime_handler = (char *)req->runtime_handler,
                 .stop_signal = (char *)(req->stop_signal ? req->stop_signal : ""),
                 .config = (void *)req->config, .config_len = req->config_len,
+                .infra = req->infra,
         };
         c.bundle = fs_path_join(m->run_dir, c.id);
         _cleanup_free_ char *dir = fs_path_join(m->root_dir, c.id);
-        _cleanup_free_ char *rootfs = fs_path_join(dir, "rootfs");
+        _cleanup_free_ char *rootfs = req->rootfs_dir ? xstrdup(req->rootfs_dir) : fs_path_join(dir, "rootfs");
         _cleanup_free_ char *cgroups_path = NULL;
         const char *parent = req->cgroup_parent && *req->cgroup_parent ? req->cgroup_parent : NULL;
         if (m->systemd_cgroup) {
@@ -615,9 +619,9 @@ int container_create(container_manager *m, const container_request *req, contain
                 if (q < 0)
                         r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot create %s", c.bundle);
         }
-        if (r == 0 && (r = store_layers_use(m->store, c.id, req->layers, err)) == 0)
+        if (r == 0 && !req->rootfs_dir && (r = store_layers_use(m->store, c.id, req->layers, err)) == 0)
                 used = true;
-        if (r == 0 && (r = mount_rootfs(m, dir, req->layers, err)) == 0)
+        if (r == 0 && !req->rootfs_dir && (r = mount_rootfs(m, dir, req->layers, err)) == 0)
                 mounted = true;
         spec->rootfs = rootfs;
         spec->cgroups_path = cgroups_path;

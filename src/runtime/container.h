@@ -45,6 +45,7 @@ typedef struct {
         void *config;               /* the CRI ContainerConfig, as given */
         size_t config_len;
         char *spec_json;            /* the OCI spec */
+        bool infra;                 /* the pod's infra process */
 } container;
 
 void container_free(container *c);
@@ -84,6 +85,8 @@ typedef struct {
         const char *image_id;
         const char *image_name;
         char *const *layers;        /* chain IDs, bottom first */
+        const char *rootfs_dir;     /* instead of layers: a ready directory (the pause rootfs) */
+        bool infra;                 /* the pod's infra process, hidden from lists */
         const char *log_path;       /* absolute, or NULL */
         const char *runtime_handler;
         const char *stop_signal;

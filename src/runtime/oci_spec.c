@@ -299,7 +299,8 @@ static int add_given_mount(json_object *mounts, const sorted_mount *s, oci_propa
 {
         const oci_mount *m = s->m;
         bool bind = !m->type || STREQ(m->type, "bind");
-        _cleanup_strv_ char **options = NULL;
+        const char *options[5] = { 0 };
+        size_t n = 0;
 
         if (bind) {
                 if (!m->host_path || m->host_path[0] != '/')
@@ -316,22 +317,28 @@ static int add_given_mount(json_object *mounts, const sorted_mount *s, oci_propa
                                               "mount '%s': recursive read-only needs private "
                                               "propagation",
                                               m->container_path);
-                options = strv_push(options, "rbind");
-                options = strv_push(options, propagation_name(m->propagation));
+                options[n++] = "rbind";
+                options[n++] = propagation_name(m->propagation);
                 if (m->propagation > *rootfs_prop)
                         *rootfs_prop = m->propagation;
         }
-        options = strv_push(options, m->readonly ? "ro" : "rw");
+        options[n++] = m->readonly ? "ro" : "rw";
         if (m->recursive_readonly)
-                options = strv_push(options, "rro");
-        if (m->options) {
-                _cleanup_strv_ char **extra = strv_split(m->options, ",");
-                for (char **p = extra; p && *p; p++)
-                        options = strv_push(options, *p);
-        }
+                options[n++] = "rro";
         const char *type = bind ? "bind" : m->type;
         const char *source = m->host_path && m->host_path[0] ? m->host_path : type;
-        json_object_array_add(mounts, mount_json(s->dest, type, source, options));
+        json_object *mj = mount_json(s->dest, type, source, (char **)options);
+        /* Extra options appended one by one: the string may hold many. */
+        json_object *opts = json_object_object_get(mj, "options");
+        for (const char *p = m->options; p && *p;) {
+                size_t len = strcspn(p, ",");
+                if (len > 0)
+                        json_object_array_add(opts, json_object_new_string_len(p, (int)len));
+                p += len;
+                if (*p == ',')
+                        p++;
+        }
+        json_object_array_add(mounts, mj);
         return 0;
 }
 
@@ -841,14 +848,15 @@ int oci_spec_generate(const container_spec *spec, json_object **ret, ocid_error 
 int oci_resolve_args(char *const *image_entrypoint, char *const *image_cmd, char *const *command,
                      char *const *args, char ***ret, ocid_error *err)
 {
-        _cleanup_strv_ char **out = NULL;
         char *const *first = command && *command ? command : image_entrypoint;
         char *const *second = command && *command ? args : (args && *args ? args : image_cmd);
-        for (char *const *p = first; p && *p; p++)
-                out = strv_push(out, *p);
-        for (char *const *p = second; p && *p; p++)
-                out = strv_push(out, *p);
-        if (!out || !out[0])
+        size_t n1 = strv_length(first), n2 = strv_length(second);
+        _cleanup_strv_ char **out = xcalloc(n1 + n2 + 1, sizeof(char *));
+        for (size_t i = 0; i < n1; i++)
+                out[i] = xstrdup(first[i]);
+        for (size_t i = 0; i < n2; i++)
+                out[n1 + i] = xstrdup(second[i]);
+        if (!out[0])
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "no command specified: neither the container nor the "
                                       "image gives one");

@@ -53,11 +53,12 @@ static const char schema[] =
         "  network_name TEXT,"
         "  network_config TEXT,"              /* the conflist ADD used; NULL once deleted */
         "  config BLOB NOT NULL,"
+        "  infra_id TEXT NOT NULL DEFAULT '',"
         "  UNIQUE (name, namespace, uid, attempt));";
 
 #define COLUMNS "id, name, namespace, uid, attempt, state, created_at, runtime_handler, dir, " \
                 "host_network, host_ipc, cgroup_parent, ip, additional_ips, cni_result, "     \
-                "network_name, config"
+                "network_name, config, infra_id"
 
 void sandbox_free(sandbox *sb)
 {
@@ -75,6 +76,7 @@ void sandbox_free(sandbox *sb)
         free(sb->cni_result);
         free(sb->network_name);
         free(sb->config);
+        free(sb->infra_id);
         free(sb);
 }
 
@@ -123,6 +125,7 @@ static sandbox *sandbox_from_row(sqlite3_stmt *st)
         sb->config_len = (size_t)sqlite3_column_bytes(st, 16);
         sb->config = xcalloc(sb->config_len + 1, 1);
         memcpy(sb->config, sqlite3_column_blob(st, 16), sb->config_len);
+        sb->infra_id = column_text(st, 17);
         return sb;
 }
 
@@ -381,9 +384,6 @@ static int validate(const sandbox_spec *spec, ocid_error *err)
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "cgroup parent '%s' is neither a cgroupfs path nor a systemd slice",
                                       spec->cgroup_parent);
-        if (spec->shared_pid)
-                return ocid_error_set(err, OCID_ERR_UNIMPLEMENTED,
-                                      "a pod-wide PID namespace needs an infra process, not supported yet");
         for (size_t i = 0; i < spec->n_ports; i++)
                 if (spec->ports[i].container_port <= 0 || spec->ports[i].container_port > 65535 ||
                     spec->ports[i].host_port < 0 || spec->ports[i].host_port > 65535)
@@ -408,7 +408,7 @@ static int insert(sandbox_manager *m, const sandbox *sb, const char *network_con
         pthread_mutex_lock(&m->lock);
         int r = 0;
         if (sqlite3_prepare_v2(m->db, "INSERT INTO sandboxes (" COLUMNS ", network_config) "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                -1, &st, NULL) != SQLITE_OK) {
                 r = db_error(m, err, "prepare");
         } else {
@@ -430,7 +430,8 @@ static int insert(sandbox_manager *m, const sandbox *sb, const char *network_con
                 sqlite3_bind_text(st, 15, sb->cni_result, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 16, sb->network_name, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 17, sb->config, (int)sb->config_len, SQLITE_STATIC);
-                sqlite3_bind_text(st, 18, network_config, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 18, "", -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 19, network_config, -1, SQLITE_STATIC);
                 if (sqlite3_step(st) != SQLITE_DONE)
                         r = db_error(m, err, "insert");
                 sqlite3_finalize(st);
@@ -579,7 +580,7 @@ static int find(sandbox_manager *m, const char *id, sandbox **ret, char **ret_ne
                 if (sqlite3_step(st) == SQLITE_ROW) {
                         sb = sandbox_from_row(st);
                         if (ret_network_config)
-                                *ret_network_config = column_text(st, 17);
+                                *ret_network_config = column_text(st, 18);
                 }
                 if (sb && sqlite3_step(st) == SQLITE_ROW)
                         r = ocid_error_set(err, OCID_ERR_INVALID, "pod sandbox ID prefix '%s' is ambiguous", id);
@@ -675,6 +676,24 @@ static int full_id(sandbox_manager *m, const char *id, char **ret, ocid_error *e
         *ret = xstrdup(sb->id);
         sandbox_free(sb);
         return 0;
+}
+
+int sandbox_set_infra(sandbox_manager *m, const char *id, const char *infra_id, ocid_error *err)
+{
+        sqlite3_stmt *st;
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "UPDATE sandboxes SET infra_id = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                sqlite3_bind_text(st, 1, infra_id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) != SQLITE_DONE)
+                        r = db_error(m, err, "update");
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
+        return r;
 }
 
 int sandbox_stop(sandbox_manager *m, const char *id, ocid_error *err)

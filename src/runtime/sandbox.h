@@ -29,7 +29,7 @@ typedef struct {
         const cni_port_mapping *ports;
         size_t n_ports;
         bool host_network, host_ipc, host_pid;
-        bool shared_pid;            /* pid namespace POD: needs an infra process */
+        bool shared_pid;            /* pid namespace POD: the caller adds an infra container */
         const char *cgroup_parent;
         char *const *sysctls;       /* "key=value" */
         const char *runtime_handler; /* already resolved to a known handler */
@@ -54,6 +54,7 @@ typedef struct {
         char *network_name;
         void *config;
         size_t config_len;
+        char *infra_id;             /* the infra container, "" without one */
 } sandbox;
 
 void sandbox_free(sandbox *sb);
@@ -78,6 +79,8 @@ void sandbox_manager_free(sandbox_manager *m);
  * exists (the message names it); INVALID for a bad spec; the CNI plugin's
  * own message when networking fails. */
 int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, ocid_error *err);
+/* Record the pod's infra container. */
+int sandbox_set_infra(sandbox_manager *m, const char *id, const char *infra_id, ocid_error *err);
 /* Tear down network, /dev/shm and namespaces; NOTREADY. Idempotent. */
 int sandbox_stop(sandbox_manager *m, const char *id, ocid_error *err);
 /* Stop if needed, then delete files and record. A missing ID is fine. */

@@ -102,6 +102,7 @@ typedef struct {
          * never add to a directory after leaving it. */
         dir_times *dirs;
         size_t n_dirs, cap_dirs;
+        bool no_openat2; /* the kernel or a sandbox refused it: resolve in userspace */
 } unpacker;
 
 /* ---- errors ---- */
@@ -446,18 +447,125 @@ static void path_clean(const char *name, strbuf *out)
         }
 }
 
-/* openat2 inside the layer: symlinks and ".." resolve as if root were
- * "/"; magic links (/proc) and mount crossings are refused. */
-static int openat_in_root(int root, const char *path, int flags)
+/* The same lookup in userspace, for kernels without openat2 (before 5.6)
+ * and sandboxes that filter it (old seccomp profiles, valgrind). Sound only
+ * because nothing else changes the layer while it is unpacked: every
+ * component is opened with O_NOFOLLOW, symlinks are read and expanded
+ * here, an absolute target restarts at the root, ".." never goes above
+ * it, and a different st_dev (a mount) is refused. flags: O_DIRECTORY is
+ * implied; O_NOFOLLOW applies to the last component, as with openat2. */
+static int open_in_root_slow(int root, const char *path, int flags)
 {
+        _cleanup_strbuf_ strbuf todo = STRBUF_INIT;   /* what is left to walk */
+        _cleanup_strbuf_ strbuf walked = STRBUF_INIT; /* real directories, from root */
+        _cleanup_close_ int cur = fcntl(root, F_DUPFD_CLOEXEC, 0);
+        struct stat root_st;
+        if (cur < 0 || fstat(root, &root_st) < 0)
+                return -errno;
+        strbuf_adds(&todo, path);
+        int links = 0;
+        for (;;) {
+                char *p = todo.buf;
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                char *end = strchrnul(p, '/');
+                _cleanup_free_ char *comp = strndup(p, (size_t)(end - p));
+                if (!comp)
+                        return -ENOMEM;
+                const char *rest = end;
+                while (*rest == '/')
+                        rest++;
+                bool last = !*rest;
+                memmove(todo.buf, rest, strlen(rest) + 1);
+                todo.len = strlen(todo.buf);
+
+                if (STREQ(comp, "."))
+                        continue;
+                if (STREQ(comp, "..")) {
+                        char *slash = strrchr(walked.buf, '/');
+                        walked.len = slash ? (size_t)(slash - walked.buf) : 0;
+                        if (walked.alloc)
+                                walked.buf[walked.len] = '\0';
+                        int up = openat(root, walked.len ? walked.buf : ".",
+                                        O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (up < 0)
+                                return -errno;
+                        closep(&cur);
+                        cur = up;
+                        continue;
+                }
+                struct stat st;
+                if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (S_ISLNK(st.st_mode)) {
+                        if (last && (flags & O_NOFOLLOW))
+                                return -ELOOP;
+                        if (++links > 40)
+                                return -ELOOP;
+                        char target[PATH_MAX + 1];
+                        ssize_t n = readlinkat(cur, comp, target, PATH_MAX);
+                        if (n < 0)
+                                return -errno;
+                        if (n == 0)
+                                return -ENOENT;
+                        if (n == PATH_MAX)
+                                return -ENAMETOOLONG;
+                        target[n] = '\0';
+                        if (target[0] == '/') {
+                                int top = fcntl(root, F_DUPFD_CLOEXEC, 0);
+                                if (top < 0)
+                                        return -errno;
+                                closep(&cur);
+                                cur = top;
+                                strbuf_reset(&walked);
+                        }
+                        _cleanup_strbuf_ strbuf next = STRBUF_INIT;
+                        strbuf_adds(&next, target);
+                        strbuf_addch(&next, '/');
+                        strbuf_add(&next, todo.buf, todo.len);
+                        strbuf_reset(&todo);
+                        strbuf_add(&todo, next.buf, next.len);
+                        continue;
+                }
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+                if (st.st_dev != root_st.st_dev)
+                        return -EXDEV;
+                int fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                closep(&cur);
+                cur = fd;
+                if (walked.len)
+                        strbuf_addch(&walked, '/');
+                strbuf_adds(&walked, comp);
+        }
+        /* The walk ends on an O_PATH fd (or the root): reopen it as asked. */
+        int fd = openat(cur, ".", (flags & ~O_NOFOLLOW) | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* openat2 inside the layer: symlinks and ".." resolve as if root were
+ * "/"; magic links (/proc) and mount crossings are refused. Only
+ * directories are looked up this way. */
+static int open_in_root(unpacker *u, const char *path, int flags)
+{
+        if (u->no_openat2)
+                return open_in_root_slow(u->root_fd, path, flags);
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
+                .flags = (uint64_t)(flags | O_DIRECTORY | O_CLOEXEC),
                 .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
         };
         for (int tries = 0;; tries++) {
-                long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
+                long fd = syscall(SYS_openat2, u->root_fd, path, &how, sizeof(how));
                 if (fd >= 0)
                         return (int)fd;
+                if (errno == ENOSYS || errno == EPERM) {
+                        u->no_openat2 = true;
+                        return open_in_root_slow(u->root_fd, path, flags);
+                }
                 /* EAGAIN: a concurrent rename raced a ".." walk; retry. */
                 if ((errno != EAGAIN && errno != EINTR) || tries >= 32)
                         return -errno;
@@ -502,7 +610,7 @@ static int make_parents(unpacker *u, const char *parent)
                         if (next < 0)
                                 return entry_errno(u, errno, "open parent '%s'", prefix);
                 } else if (S_ISLNK(st.st_mode)) {
-                        next = openat_in_root(u->root_fd, prefix, O_RDONLY | O_DIRECTORY);
+                        next = open_in_root(u, prefix, O_RDONLY | O_DIRECTORY);
                         if (next == -ENOENT)
                                 return entry_error(
                                         u, OCID_ERR_INVALID,
@@ -528,7 +636,7 @@ static int open_parent(unpacker *u, const char *parent)
                 return u->root_fd;
         if (u->cached_parent && STREQ(u->cached_parent, parent))
                 return u->cached_fd;
-        int fd = openat_in_root(u->root_fd, parent, O_RDONLY | O_DIRECTORY);
+        int fd = open_in_root(u, parent, O_RDONLY | O_DIRECTORY);
         if (fd == -ENOENT) {
                 fd = make_parents(u, parent);
                 if (fd < 0)
@@ -814,7 +922,7 @@ static void dir_times_apply(unpacker *u, dir_times *d)
         if (!*d->path) {
                 (void)futimens(u->root_fd, d->times);
         } else {
-                int fd = openat_in_root(u->root_fd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                int fd = open_in_root(u, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
                 if (fd >= 0) {
                         (void)futimens(fd, d->times);
                         close(fd);
@@ -985,7 +1093,7 @@ static int extract_hardlink(unpacker *u, const char *target, int pfd, const char
         _cleanup_close_ int tfd = -1;
         if (slash) {
                 *slash = '\0';
-                tfd = openat_in_root(u->root_fd, t.buf, O_RDONLY | O_DIRECTORY);
+                tfd = open_in_root(u, t.buf, O_RDONLY | O_DIRECTORY);
                 *slash = '/';
                 if (tfd < 0)
                         return entry_error(u, OCID_ERR_INVALID,

@@ -12,16 +12,25 @@
  * gzip and zstd too, by decompressing, mutating and recompressing), so
  * most mutations reach the extraction code instead of dying in
  * libarchive's header check; one in eight mutations stays raw. Replay
- * never calls it. */
+ * never calls it.
+ *
+ * With OCID_FUZZ_NO_OPENAT2=1 in the environment, openat2 is filtered out
+ * (seccomp, ENOSYS) before the first input, so the userspace path
+ * resolution that replaces it on old kernels is fuzzed instead. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -244,11 +253,29 @@ static void check_result(int r, const unpack_result *res, const ocid_error *err,
         }
 }
 
+static void deny_openat2(void)
+{
+        struct sock_filter filter[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+                abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static char *root_before;
-        if (!root_before)
+        if (!root_before) {
+                const char *no_openat2 = getenv("OCID_FUZZ_NO_OPENAT2");
+                if (no_openat2 && STREQ(no_openat2, "1"))
+                        deny_openat2();
                 root_before = listing("/");
+        }
 
         int fds = count_fds();
         char parent[] = "/tmp/ocid-fuzz-unpack-XXXXXX";
@@ -275,9 +302,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
 
         const unpack_limits limits = {
+                /* Small enough for inputs of a few KiB to reach each. */
                 .max_entry_size = 64 << 10,
-                .max_total_size = 1 << 20,
-                .max_entries = 256,
+                .max_total_size = 128 << 10,
+                .max_entries = 24,
         };
         unpack_result res = { 0 };
         ocid_error err = OCID_ERROR_INIT;

@@ -31,6 +31,7 @@ listen = "$OCID_SOCK"
 [ocid.runtime]
 log_level = "debug"
 shutdown_timeout = 10
+pause_binary = "$OCID_BUILD_DIR/src/pause/pause"
 
 [ocid.network]
 network_dir = "$OCID_CNI_DIR"

@@ -3,7 +3,8 @@
  * here, in network namespaces the test creates.
  *
  * The test network: a bridge of our own (ocnt<pid>) whose subnet,
- * 10.213.0.0/24, exists only inside our namespaces; ipMasq and isGateway
+ * 10.213.<pid % 256>.0/24 (so that runs at once rarely share one), exists
+ * only inside our namespaces; ipMasq and isGateway
  * off (the host gets no address on it and no forwarding is switched on);
  * a mangle/FORWARD rule drops anything forwarded from the bridge to another
  * interface (mangle, so no CNI chain in filter/FORWARD can come first).
@@ -11,9 +12,12 @@
  * test sees exactly which IPs are held.
  *
  * Cleanup, even when a test fails: each test's teardown DELs what the test
- * added and deletes its namespace; the group teardown deletes the bridge,
- * the rule, the temp dir, and the portmap/firewall chains if they did not
- * exist before and nothing else uses them now. Needs root. */
+ * added and deletes its namespace; the group teardown checks that no rule
+ * of ours is left, then deletes the bridge, the rule, the temp dir, and the
+ * portmap/firewall chains if they did not exist before and nothing else
+ * uses them now. A run that died (abort() is not caught by cmocka) is
+ * cleaned up by the next one: everything is named after the pid. Needs
+ * root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +40,6 @@
 #include "util/strbuf.h"
 #include "util/strv.h"
 
-#define SUBNET "10.213.0"
 #define NETNAME "ocid-cnitest"
 #define TIMEOUT_MS 20000
 
@@ -93,12 +96,65 @@ static int64_t now_ms(void)
 /* ---- the test network ---- */
 
 static char *tmpdir, *bindir, *datadir, *plugin_dirs[3];
-static char bridge[16], token[32];
+static char bridge[16], token[32], subnet[16]; /* subnet: "10.213.N" */
 static bool had_portmap_chains, had_firewall_chains;
 
 static bool chain_exists(const char *table, const char *chain)
 {
         return sh("iptables -w -t %s -S %s >/dev/null 2>&1", table, chain) == 0;
+}
+
+/* Remove what run `pid` made: namespaces, portmap's per-container rules
+ * (found by container ID) and chains, firewall's rules for its subnet
+ * (unless a live run shares that subnet), the FORWARD rule, the bridge and
+ * the temp dir. Each step tolerates there being nothing to remove. */
+static void remove_run(int pid, bool subnet_shared)
+{
+        sh("for ns in $(ip netns list | awk '{print $1}' | grep '^ocid-cnitest%d-'); do "
+           "ip netns del $ns; done",
+           pid);
+        sh("rules=$(iptables-save -t nat 2>/dev/null | grep -F -e 'cnitest%d-'); "
+           "[ -z \"$rules\" ] || { echo '*nat'; "
+           "printf '%%s\\n' \"$rules\" | sed 's/^-A /-D /'; "
+           "for c in $(printf '%%s\\n' \"$rules\" | grep -o 'CNI-DN-[0-9a-f]*' | sort -u); do "
+           "echo \"-F $c\"; echo \"-X $c\"; done; "
+           "echo COMMIT; } | iptables-restore -w --noflush",
+           pid);
+        if (!subnet_shared)
+                sh("rules=$(iptables-save -t filter 2>/dev/null | "
+                   "grep -E '^-A CNI-FORWARD .* 10\\.213\\.%d\\.[0-9]+/32 '); "
+                   "[ -z \"$rules\" ] || { echo '*filter'; "
+                   "printf '%%s\\n' \"$rules\" | sed 's/^-A /-D /'; "
+                   "echo COMMIT; } | iptables-restore -w --noflush",
+                   pid % 256);
+        while (sh("iptables -w -t mangle -D FORWARD -i ocnt%d ! -o ocnt%d -j DROP 2>/dev/null",
+                  pid, pid) == 0)
+                ;
+        sh("ip link del ocnt%d 2>/dev/null", pid);
+        sh("rm -rf /tmp/ocid-test-cni-%d-*", pid);
+}
+
+/* Runs of this test that died before their teardown. */
+static void remove_stale_runs(void)
+{
+        _cleanup_free_ char *out = sh_out(
+                "{ ip -o link show type bridge | awk -F': ' '{print $2}' | sed -n 's/^ocnt//p'; "
+                "ls /tmp | sed -n 's/^ocid-test-cni-\\([0-9]*\\)-.*/\\1/p'; "
+                "ip netns list | sed -n 's/^ocid-cnitest\\([0-9]*\\)-.*/\\1/p'; } | sort -u");
+        _cleanup_strv_ char **pids = strv_split(out, "\n");
+        for (size_t i = 0; pids[i]; i++) {
+                int pid = atoi(pids[i]);
+                if (pid <= 0 || pid == (int)getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                bool shared = false;
+                for (size_t j = 0; pids[j]; j++) {
+                        int other = atoi(pids[j]);
+                        if (other != pid && other % 256 == pid % 256 && kill(other, 0) == 0)
+                                shared = true;
+                }
+                fprintf(stderr, "test-cni: removing what run %d left behind\n", pid);
+                remove_run(pid, shared);
+        }
 }
 
 static void write_script(const char *name, const char *body)
@@ -123,7 +179,9 @@ static int group_setup(void **state)
                         return -1;
                 }
         }
-        char tmpl[] = "/tmp/ocid-test-cni-XXXXXX";
+        remove_stale_runs();
+        char tmpl[64];
+        snprintf(tmpl, sizeof(tmpl), "/tmp/ocid-test-cni-%d-XXXXXX", (int)getpid());
         if (!mkdtemp(tmpl))
                 return -1;
         tmpdir = strdup(tmpl);
@@ -135,6 +193,7 @@ static int group_setup(void **state)
         plugin_dirs[1] = (char *)"/usr/lib/cni";
         snprintf(bridge, sizeof(bridge), "ocnt%d", (int)getpid());
         snprintf(token, sizeof(token), "cnitest%d", (int)getpid());
+        snprintf(subnet, sizeof(subnet), "10.213.%d", (int)getpid() % 256);
 
         had_portmap_chains = chain_exists("nat", "CNI-HOSTPORT-DNAT");
         had_firewall_chains = chain_exists("filter", "CNI-FORWARD");
@@ -175,7 +234,7 @@ static int group_setup(void **state)
                      "[ \"$CNI_COMMAND\" = ADD ] && printf '%s' \"$in\" | jq -c --arg tag \"$tag\" "
                      "'if .prevResult then .prevResult else {cniVersion: .cniVersion, "
                      "interfaces: [{name: (\"rec-\" + $tag)}], "
-                     "ips: [{address: \"10.213.0.250/32\", interface: 0}]} end'\n"
+                     "ips: [{address: \"192.0.2.250/32\", interface: 0}]} end'\n"
                      "exit 0\n");
         return 0;
 }
@@ -194,11 +253,12 @@ static void remove_chains(const char *table, const char *const *jumps, size_t n_
 
 static int group_teardown(void **state)
 {
-        /* Namespaces a crashed test may have left (teardowns delete theirs). */
-        sh("for ns in $(ip netns list | awk '{print $1}' | grep '^ocid-%s-'); do ip netns del $ns; done",
-           token);
-        sh("iptables -w -t mangle -D FORWARD -i %s ! -o %s -j DROP", bridge, bridge);
-        sh("ip link del %s 2>/dev/null", bridge);
+        /* Nothing of ours may be left by the tests themselves. */
+        _cleanup_free_ char *left = sh_out("iptables-save 2>/dev/null | grep -F -e '%s-' -e ' %s.'",
+                                           token, subnet);
+        if (*left)
+                fprintf(stderr, "test-cni: iptables rules left behind:\n%s", left);
+        remove_run((int)getpid(), false);
         /* The shared chains portmap and firewall make stay after the last
          * DEL; remove them if we caused them and no one else uses them. */
         if (!had_portmap_chains && chain_exists("nat", "CNI-HOSTPORT-DNAT") &&
@@ -221,10 +281,6 @@ static int group_teardown(void **state)
                 const char *chains[] = { "CNI-FORWARD", "CNI-ADMIN" };
                 remove_chains("filter", jumps, ARRAY_SIZE(jumps), chains, ARRAY_SIZE(chains));
         }
-        _cleanup_free_ char *left = sh_out("iptables-save 2>/dev/null | grep -e '%s' -e '%s'",
-                                           token, SUBNET);
-        if (*left)
-                fprintf(stderr, "test-cni: iptables rules left behind:\n%s", left);
         fs_remove_tree(tmpdir);
         free(tmpdir);
         free(bindir);
@@ -298,8 +354,8 @@ static const char *bridge_plugin(void)
         snprintf(buf, sizeof(buf),
                  "{\"type\": \"bridge\", \"bridge\": \"%s\", \"isGateway\": false, "
                  "\"ipMasq\": false, \"ipam\": {\"type\": \"host-local\", \"dataDir\": \"%s\", "
-                 "\"ranges\": [[{\"subnet\": \"" SUBNET ".0/24\"}]]}}",
-                 bridge, datadir);
+                 "\"ranges\": [[{\"subnet\": \"%s.0/24\"}]]}}",
+                 bridge, datadir, subnet);
         return buf;
 }
 
@@ -326,7 +382,7 @@ static json_object *make_list(const char *version, const char *extra, ...)
 static size_t ips_held(void)
 {
         _cleanup_free_ char *out =
-                sh_out("ls '%s/" NETNAME "' 2>/dev/null | grep -c '^" SUBNET "\\.'", datadir);
+                sh_out("ls '%s/" NETNAME "' 2>/dev/null | grep -c '^%s\\.'", datadir, subnet);
         return (size_t)atoi(out);
 }
 
@@ -386,9 +442,12 @@ static void test_bridge_add_check_del(void **state)
         assert_string_equal(res->cni_version, "1.0.0");
         const cni_ip *ip = ip_on(res, "eth0");
         assert_int_equal(ip->family, 4);
-        assert_true(strncmp(ip->address, SUBNET ".", strlen(SUBNET ".")) == 0);
+        assert_true(strncmp(ip->address, subnet, strlen(subnet)) == 0);
+        assert_int_equal(ip->address[strlen(subnet)], '.');
         assert_true(strstr(ip->address, "/24") != NULL);
-        assert_string_equal(ip->gateway, SUBNET ".1");
+        _cleanup_free_ char *gw = NULL;
+        assert_true(asprintf(&gw, "%s.1", subnet) > 0);
+        assert_string_equal(ip->gateway, gw);
         assert_true(strv_contains(res->interfaces, bridge));
 
         /* Configured inside the namespace, lo up, and held by host-local
@@ -602,7 +661,7 @@ static void test_portmap(void **state)
         _cleanup_free_ char *after = sh_out("iptables-save -t nat");
         assert_null(strstr(after, f->id));
         assert_null(strstr(after, to80));
-        assert_null(strstr(after, "41053"));
+        assert_null(strstr(after, to53));
         assert_int_equal(ips_held(), 0);
 }
 
@@ -703,7 +762,7 @@ static void test_protocol(void **state)
         _cleanup_cni_result_ cni_result *res = NULL;
         add_ok(f, &res);
         assert_int_equal(res->n_ips, 1);
-        assert_string_equal(res->ips[0].address, SUBNET ".250/32");
+        assert_string_equal(res->ips[0].address, "192.0.2.250/32");
         assert_int_equal(res->ips[0].interface, 0);
         assert_null(res->ips[0].gateway);
         assert_string_equal(res->interfaces[0], "rec-a");

@@ -1359,8 +1359,8 @@ static void test_passwd_group_lines(void **state)
                 assert_int_equal(oci_passwd_parse_line(bad[i], strlen(bad[i]), &p), -EINVAL);
         /* Only len bytes count. */
         l = "app:x:10:20:rest";
-        assert_int_equal(oci_passwd_parse_line(l, 10, &p), -EINVAL);
-        assert_int_equal(oci_passwd_parse_line(l, 11, &p), 0);
+        assert_int_equal(oci_passwd_parse_line(l, 9, &p), -EINVAL);
+        assert_int_equal(oci_passwd_parse_line(l, 10, &p), 0);
         assert_int_equal(p.gid, 2);
 
         oci_group_entry g;
