@@ -28,6 +28,10 @@ struct registry_session {
         char *authorization; /* header value in use, or NULL */
         char *ca_file, *client_cert, *client_key;
         registry_options opts;
+        /* stall detection of the transfer in progress */
+        curl_off_t last_now;     /* bytes moved at the last progress */
+        int64_t last_progress_ms; /* CLOCK_MONOTONIC of the last progress */
+        bool stalled;
 };
 
 /* ---- WWW-Authenticate ---------------------------------------------------- */
@@ -198,11 +202,33 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
         return len;
 }
 
+static int64_t monotonic_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Called about once a second even when nothing moves: cancellation, and the
+ * stall timeout measured from the last byte that moved. (curl's own
+ * LOW_SPEED check averages over a window of several seconds, so it fires
+ * up to ~6 s late; it stays set below as a backstop.) */
 static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
         registry_session *s = p;
-        return s->opts.cancelled && atomic_load(s->opts.cancelled) ? 1 : 0;
+        if (s->opts.cancelled && atomic_load(s->opts.cancelled))
+                return 1;
+        int64_t now = monotonic_ms();
+        if (dlnow + ulnow != s->last_now) {
+                s->last_now = dlnow + ulnow;
+                s->last_progress_ms = now;
+        } else if (s->opts.stall_timeout_s > 0 &&
+                   now - s->last_progress_ms >= (int64_t)s->opts.stall_timeout_s * 1000) {
+                s->stalled = true;
+                return 1;
+        }
+        return 0;
 }
 
 /* The registry's error document: {"errors":[{"code":..,"message":..}]}. */
@@ -254,10 +280,16 @@ static int perform(registry_session *s, const char *url, struct curl_slist *head
                 curl_easy_setopt(c, CURLOPT_SSLCERT, s->client_cert);
                 curl_easy_setopt(c, CURLOPT_SSLKEY, s->client_key);
         }
+        s->last_now = 0;
+        s->last_progress_ms = monotonic_ms();
+        s->stalled = false;
         CURLcode rc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t->status);
         if (rc == CURLE_OK)
                 return 0;
+        if (rc == CURLE_ABORTED_BY_CALLBACK && s->stalled)
+                return ocid_error_set(err, OCID_ERR_UNAVAILABLE, "%s: timed out (no progress for %ld s)",
+                                      url, (long)s->opts.stall_timeout_s);
         if (rc == CURLE_ABORTED_BY_CALLBACK)
                 return ocid_error_set(err, OCID_ERR_CANCELLED, "cancelled");
         if (rc == CURLE_WRITE_ERROR && t->overflow)

@@ -914,13 +914,14 @@ char **oci_merge_env(char *const *image_env, char *const *cri_env)
 
 /* ---- /etc/passwd and /etc/group ---- */
 
-/* Split line into at most max fields at ':'; returns the count. */
+/* Split line into at most max fields at ':', the last one taking the rest
+ * of the line; returns the count. */
 static size_t split_fields(const char *line, size_t len, const char **f, size_t *flen, size_t max)
 {
         size_t n = 0;
         const char *start = line, *end = line + len;
         while (n < max) {
-                const char *c = memchr(start, ':', (size_t)(end - start));
+                const char *c = n + 1 < max ? memchr(start, ':', (size_t)(end - start)) : NULL;
                 const char *stop = c ? c : end;
                 f[n] = start;
                 flen[n] = (size_t)(stop - start);

@@ -463,13 +463,18 @@ static void test_resources(void **state)
 
 static void test_devices(void **state)
 {
+        /* Given devices get their permissions; a node made inside the
+         * container for a device nobody allowed cannot be opened. */
         char *args[] = { "/busybox", "sh", "-c",
                          "echo x > /dev/extra-null && /busybox stat -c '%t:%T' /dev/extra-null && "
-                         "! (echo x > /dev/denied) 2>/dev/null && echo ok",
+                         "/busybox dd if=/dev/readonly-kmsg count=0 2>/dev/null && "
+                         "! (echo x > /dev/readonly-kmsg) 2>/dev/null && "
+                         "/busybox mknod /dev/made c 4 1 && ! (echo x > /dev/made) 2>/dev/null && "
+                         "echo ok",
                          NULL };
         oci_device devs[] = {
                 { "/dev/extra-null", "/dev/null", "rwm" },
-                { "/dev/denied", "/dev/zero", "r" },
+                { "/dev/readonly-kmsg", "/dev/kmsg", "r" },
         };
         container_spec s = base_spec(args);
         s.devices = devs;
