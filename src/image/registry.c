@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define ERROR_BODY_MAX (64 * 1024)
 #define TOKEN_RESPONSE_MAX (1024 * 1024)
@@ -202,6 +203,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
         return len;
 }
 
+static long stall_timeout_s(const registry_session *s)
+{
+        return s->opts.stall_timeout_s > 0 ? s->opts.stall_timeout_s : 60;
+}
+
 static int64_t monotonic_ms(void)
 {
         struct timespec ts;
@@ -223,8 +229,7 @@ static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t
         if (dlnow + ulnow != s->last_now) {
                 s->last_now = dlnow + ulnow;
                 s->last_progress_ms = now;
-        } else if (s->opts.stall_timeout_s > 0 &&
-                   now - s->last_progress_ms >= (int64_t)s->opts.stall_timeout_s * 1000) {
+        } else if (now - s->last_progress_ms >= (int64_t)stall_timeout_s(s) * 1000) {
                 s->stalled = true;
                 return 1;
         }
@@ -259,8 +264,7 @@ static int perform(registry_session *s, const char *url, struct curl_slist *head
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                          s->opts.connect_timeout_ms ? s->opts.connect_timeout_ms : 30000L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                         s->opts.stall_timeout_s ? s->opts.stall_timeout_s : 60L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_timeout_s(s));
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
@@ -289,7 +293,7 @@ static int perform(registry_session *s, const char *url, struct curl_slist *head
                 return 0;
         if (rc == CURLE_ABORTED_BY_CALLBACK && s->stalled)
                 return ocid_error_set(err, OCID_ERR_UNAVAILABLE, "%s: timed out (no progress for %ld s)",
-                                      url, (long)s->opts.stall_timeout_s);
+                                      url, stall_timeout_s(s));
         if (rc == CURLE_ABORTED_BY_CALLBACK)
                 return ocid_error_set(err, OCID_ERR_CANCELLED, "cancelled");
         if (rc == CURLE_WRITE_ERROR && t->overflow)

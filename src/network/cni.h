@@ -10,7 +10,8 @@
  * Errors: INVALID for a malformed attachment or configuration, NOT_FOUND for
  * a plugin missing from plugin_dirs, DEADLINE for a plugin killed at its
  * timeout, INTERNAL for a plugin that failed (the message carries the
- * plugin's own msg and details). Messages start with the network's name. */
+ * plugin's own msg and details). Messages start with "network '<name>': "
+ * once the list's name is known. */
 #pragma once
 
 #include "util/error.h"

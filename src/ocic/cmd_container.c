@@ -642,10 +642,10 @@ int cmd_ps(ocic_ctx *ctx, int argc, char **argv)
                 { "pod", required_argument, NULL, 'p' },
                 { "state", required_argument, NULL, 's' },
                 { "label", required_argument, NULL, 'L' },
-                { "name", required_argument, NULL, 'n' },
+                { "name", required_argument, NULL, 'm' },
                 { "image", required_argument, NULL, 'i' },
                 { "latest", no_argument, NULL, 'l' },
-                { "last", required_argument, NULL, 'N' },
+                { "last", required_argument, NULL, 'n' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "no-trunc", no_argument, NULL, 'T' },
@@ -672,10 +672,10 @@ int cmd_ps(ocic_ctx *ctx, int argc, char **argv)
                                 return usage_error(usage);
                         labels = strv_push(labels, optarg);
                         break;
-                case 'n': name = optarg; break;
+                case 'm': name = optarg; break;
                 case 'i': image = optarg; break;
                 case 'l': last = 1; break;
-                case 'N':
+                case 'n':
                         if (!parse_int64(optarg, &last) || last < 0)
                                 return usage_error(usage);
                         break;
@@ -1177,6 +1177,8 @@ static void handle_raw(logs_state *st, const char *line, size_t len)
         crilog_record rec;
         const char *why;
         if (crilog_parse(line, len, &rec, &why) < 0) {
+                if (len && line[len - 1] == '\n')
+                        len--;
                 if (st->ctx->debug)
                         fprintf(stderr, "ocic: %s: skipping a malformed line (%s): %.*s\n", st->path, why,
                                 (int)(len > 80 ? 80 : len), line);

@@ -220,17 +220,23 @@ static void host_ips(char **ret_primary, char ***ret_more)
         strv_free(all);
 }
 
-/* The pod's addresses from the CNI result: IPv4 first, without prefix. */
-static void result_ips(const cni_result *res, char **ret_primary, char ***ret_more)
+/* The pod's addresses from the CNI result, those on its own interface (or
+ * on none named): IPv4 first, without prefix. */
+static void result_ips(const cni_result *res, const char *ifname, char **ret_primary, char ***ret_more)
 {
         char **ordered = NULL;
+        size_t n_ifaces = strv_length(res->interfaces);
         for (int fam = 4; fam <= 6; fam += 2)
-                for (size_t i = 0; i < res->n_ips; i++)
+                for (size_t i = 0; i < res->n_ips; i++) {
+                        int iface = res->ips[i].interface;
+                        if (iface >= 0 && (size_t)iface < n_ifaces && !STREQ(res->interfaces[iface], ifname))
+                                continue;
                         if (res->ips[i].family == fam) {
                                 _cleanup_free_ char *a = xstrdup(res->ips[i].address);
                                 a[strcspn(a, "/")] = '\0';
                                 ordered = strv_push(ordered, a);
                         }
+                }
         *ret_primary = xstrdup(ordered && ordered[0] ? ordered[0] : "");
         *ret_more = xcalloc(1, sizeof(char *));
         for (size_t i = 1; ordered && ordered[i]; i++)
@@ -523,7 +529,7 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
                         network_config = saved_network_config(net->list, spec->ports, spec->n_ports);
                         sb.network_name = net->name;
                         sb.cni_result = (char *)json_object_to_json_string_ext(result->raw, JSON_C_TO_STRING_PLAIN);
-                        result_ips(result, &sb.ip, &sb.additional_ips);
+                        result_ips(result, "eth0", &sb.ip, &sb.additional_ips);
                 }
         }
         if (r == 0)

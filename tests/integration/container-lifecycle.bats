@@ -28,22 +28,22 @@ run_to_exit() {
 # ---- the process -----------------------------------------------------------------
 
 @test "image Entrypoint and Cmd are used when the container gives neither command nor args" {
-        run_to_exit e --arg img "$ENTRY_IMAGE" '.image.image = $img | del(.command)'
+        run_to_exit e '.image.image = $entry_image | del(.command)'
         [ "$(log_text "$CTR_ID")" = "entry cmd1 cmd2" ]
 }
 
 @test "args alone replace the image's Cmd and keep its Entrypoint" {
-        run_to_exit e --arg img "$ENTRY_IMAGE" '.image.image = $img | del(.command) | .args = ["a1", "a 2"]'
+        run_to_exit e '.image.image = $entry_image | del(.command) | .args = ["a1", "a 2"]'
         [ "$(log_text "$CTR_ID")" = "entry a1 a 2" ]
 }
 
 @test "command alone replaces the Entrypoint and drops the image's Cmd" {
-        run_to_exit e --arg img "$ENTRY_IMAGE" '.image.image = $img | .command = ["/bin/echo", "cmd-only"]'
+        run_to_exit e '.image.image = $entry_image | .command = ["/bin/echo", "cmd-only"]'
         [ "$(log_text "$CTR_ID")" = "cmd-only" ]
 }
 
 @test "command and args together replace both Entrypoint and Cmd" {
-        run_to_exit e --arg img "$ENTRY_IMAGE" '.image.image = $img | .command = ["/bin/echo", "c"] | .args = ["x", "y"]'
+        run_to_exit e '.image.image = $entry_image | .command = ["/bin/echo", "c"] | .args = ["x", "y"]'
         [ "$(log_text "$CTR_ID")" = "c x y" ]
 }
 
@@ -53,7 +53,7 @@ run_to_exit() {
 }
 
 @test "env is merged over the image's: CRI values win, image-only keys and PATH stay" {
-        run_to_exit env --arg img "$ENTRY_IMAGE" '.image.image = $img | .command = ["/bin/env"]
+        run_to_exit env '.image.image = $entry_image | .command = ["/bin/env"]
                 | .envs = [{key: "FOO", value: "cri"}, {key: "NEW", value: "a=b c"}]'
         run log_text "$CTR_ID"
         [ "$(grep -c '^FOO=' <<<"$output")" -eq 1 ]
@@ -65,9 +65,9 @@ run_to_exit() {
 }
 
 @test "working dir: the image's, the container's override, and / by default" {
-        run_to_exit w1 --arg img "$ENTRY_IMAGE" '.image.image = $img | .command = ["/bin/sh", "-c", "pwd"]'
+        run_to_exit w1 '.image.image = $entry_image | .command = ["/bin/sh", "-c", "pwd"]'
         [ "$(log_text "$CTR_ID")" = /etc/fixture ]
-        run_to_exit w2 --arg img "$ENTRY_IMAGE" '.image.image = $img | .command = ["/bin/sh", "-c", "pwd"] | .working_dir = "/tmp"'
+        run_to_exit w2 '.image.image = $entry_image | .command = ["/bin/sh", "-c", "pwd"] | .working_dir = "/tmp"'
         [ "$(log_text "$CTR_ID")" = /tmp ]
         run_to_exit w3 '.command = ["/bin/sh", "-c", "pwd"]'
         [ "$(log_text "$CTR_ID")" = / ]

@@ -147,12 +147,14 @@ new_pod() {
 # ---- containers ----------------------------------------------------------------
 
 # ctr_config NAME [JQ_EXPR [ARGS...]]: busybox sleeping, its log at NAME.log.
+# The expression sees $busybox, $app_image, $entry_image and $usr1_image.
 ctr_config() {
         local name="$1" expr="${2:-.}"
         shift 2 2>/dev/null || shift $#
-        jq -cn --arg name "$name" --arg image "$BUSYBOX" "$@" '{
+        jq -cn --arg name "$name" --arg busybox "$BUSYBOX" --arg app_image "$APP_IMAGE" \
+                --arg entry_image "$ENTRY_IMAGE" --arg usr1_image "$USR1_IMAGE" "$@" '{
                 metadata: {name: $name, attempt: 0},
-                image: {image: $image},
+                image: {image: $busybox},
                 command: ["/bin/sleep", "3600"],
                 log_path: ($name + ".log"),
                 labels: {ctr: $name},
