@@ -17,6 +17,9 @@
 #define CONNECTION_WINDOW (16 << 20)
 #define MAX_CONCURRENT_STREAMS 1024
 #define MAX_PATH_LEN 256
+/* nghttp2 gives flow-control credit back as data arrives, so without this
+ * one connection could park 1024 streams of 16 MiB each in memory. */
+#define MAX_PENDING_PER_CONNECTION (64u << 20)
 
 typedef struct conn conn;
 typedef struct stream stream;
@@ -42,6 +45,8 @@ struct conn {
         nghttp2_session *session;
         strbuf out; /* bytes nghttp2 produced that the socket has not taken */
         size_t out_off;
+        uint32_t events; /* what the loop watches for */
+        size_t pending;  /* request bytes held by streams not yet dispatched */
         stream *streams;
         conn *prev, *next;
 };
@@ -60,6 +65,7 @@ struct stream {
         grpc_frame_reader reader;
         strbuf request;
         unsigned n_messages;
+        size_t pending;  /* bytes counted in conn->pending */
         bool responded; /* response headers submitted */
         bool finished;  /* final status decided */
         bool deferred;  /* data provider is waiting for output */
@@ -414,14 +420,15 @@ static void stream_headers_done(stream *st)
                 stream_finish(st, GRPC_UNIMPLEMENTED, "unknown method");
                 return;
         }
-        if (st->has_timeout) {
-                if (st->timeout_ms == 0) {
-                        stream_finish(st, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
-                        return;
-                }
-                loop_add_timer(s->loop, st->timeout_ms, deadline_expired, st, &st->deadline);
+        if (st->has_timeout && st->timeout_ms == 0) {
+                stream_finish(st, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+                return;
         }
         st->method = find_method(s, st->path);
+        /* Inline handlers answer as soon as the request is in: a timer
+         * would cost more than the call. */
+        if (st->has_timeout && st->method && !(st->method->flags & RPC_INLINE))
+                loop_add_timer(s->loop, st->timeout_ms, deadline_expired, st, &st->deadline);
         if (!st->method) {
                 _cleanup_free_ char *m = NULL;
                 if (asprintf(&m, "unknown method %s", st->path) < 0)
@@ -444,10 +451,18 @@ static int collect_message(const uint8_t *msg, size_t len, void *data)
         return 0;
 }
 
+/* The request is decoded or given up: its bytes no longer count. */
+static void stream_release_pending(stream *st)
+{
+        st->conn->pending -= st->pending;
+        st->pending = 0;
+}
+
 /* The client's half is complete: decode and run the handler. */
 static void stream_dispatch(stream *st)
 {
         server *s = st->conn->srv;
+        stream_release_pending(st);
         if (st->finished)
                 return;
         if (st->n_messages != 1 || !grpc_frame_reader_idle(&st->reader)) {
@@ -504,6 +519,7 @@ static void stream_dispatch(stream *st)
 static void stream_free(stream *st)
 {
         conn *c = st->conn;
+        stream_release_pending(st);
         if (st->prev)
                 st->prev->next = st->next;
         else
@@ -581,6 +597,14 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
         stream *st = nghttp2_session_get_stream_user_data(session, id);
         if (!st || st->finished)
                 return 0;
+        conn *c = st->conn;
+        if (c->pending + len > MAX_PENDING_PER_CONNECTION) {
+                stream_finish(st, GRPC_RESOURCE_EXHAUSTED, "too much request data in flight on this connection");
+                stream_release_pending(st);
+                return 0;
+        }
+        c->pending += len;
+        st->pending += len;
         ocid_error err = OCID_ERROR_INIT;
         if (grpc_frame_reader_feed(&st->reader, data, len, collect_message, st, &err) < 0) {
                 if (err.kind == OCID_OK)
@@ -638,26 +662,29 @@ static void conn_update_events(conn *c)
         uint32_t ev = EPOLLIN | EPOLLRDHUP;
         if (c->out.len > c->out_off)
                 ev |= EPOLLOUT;
-        loop_source_set_events(c->src, ev);
+        if (ev != c->events) {
+                c->events = ev;
+                loop_source_set_events(c->src, ev);
+        }
 }
 
 static void conn_flush(conn *c)
 {
+        /* Gather everything nghttp2 has to say, then write it in one go:
+         * a unary answer is HEADERS, DATA and trailers in a single send. */
         for (;;) {
-                if (c->out.len == c->out_off) {
-                        strbuf_reset(&c->out);
-                        c->out_off = 0;
-                        const uint8_t *data;
-                        ssize_t n = nghttp2_session_mem_send(c->session, &data);
-                        if (n < 0) {
-                                log_warn("http2: %s", nghttp2_strerror((int)n));
-                                conn_close(c);
-                                return;
-                        }
-                        if (n == 0)
-                                break;
-                        strbuf_add(&c->out, data, (size_t)n);
+                const uint8_t *data;
+                ssize_t n = nghttp2_session_mem_send(c->session, &data);
+                if (n < 0) {
+                        log_warn("http2: %s", nghttp2_strerror((int)n));
+                        conn_close(c);
+                        return;
                 }
+                if (n == 0)
+                        break;
+                strbuf_add(&c->out, data, (size_t)n);
+        }
+        while (c->out_off < c->out.len) {
                 ssize_t w = send(c->fd, c->out.buf + c->out_off, c->out.len - c->out_off,
                                  MSG_NOSIGNAL);
                 if (w < 0) {
@@ -668,7 +695,11 @@ static void conn_flush(conn *c)
                 }
                 c->out_off += (size_t)w;
         }
-        if (c->out.len == c->out_off && !nghttp2_session_want_read(c->session) &&
+        if (c->out_off == c->out.len) {
+                strbuf_reset(&c->out);
+                c->out_off = 0;
+        }
+        if (c->out.len == 0 && !nghttp2_session_want_read(c->session) &&
             !nghttp2_session_want_write(c->session)) {
                 conn_close(c);
                 return;
@@ -769,7 +800,8 @@ static int conn_new(server *s, int fd)
         nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, ARRAY_SIZE(settings));
         nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
 
-        r = loop_add_io(s->loop, fd, EPOLLIN | EPOLLRDHUP, conn_io, c, &c->src);
+        c->events = EPOLLIN | EPOLLRDHUP;
+        r = loop_add_io(s->loop, fd, c->events, conn_io, c, &c->src);
         if (r < 0) {
                 nghttp2_session_del(c->session);
                 close(fd);

@@ -217,11 +217,6 @@ pod_config() {
         } | '"$expr" >"$file"
 }
 
-# inspect_pod ID: `ocic inspectp` JSON into $POD_JSON.
-inspect_pod() {
-        POD_JSON="$(ocic inspectp "$1")"
-}
-
 # pod_ns ID KIND: the pinned namespace file (network, ipc, uts).
 pod_ns() {
         ocic inspectp "$1" | jq -r --arg k "$2" '.info.namespaces[$k]'

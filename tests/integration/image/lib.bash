@@ -14,8 +14,10 @@
 #       prepare_ocid_dirs if needed; start ocid with --registries-conf,
 #       --registries-conf-dir and --certs-dir ($CERTS_DIR) in the test dir.
 #       The registries file is written with the default text if missing.
+# stop_ocid_keep_dirs
+#       SIGTERM the daemon and wait for it; its dirs stay.
 # restart_ocid [ocid flags]
-#       SIGTERM the daemon, wait for it, start it again on the same dirs.
+#       stop_ocid_keep_dirs, then start_image_ocid on the same dirs.
 # store_is_empty
 #       No image listed, no directory under ROOT/layers, ROOT/tmp empty, and
 #       no file under ROOT/tmp held open by ocid (blobs are O_TMPFILE files).
@@ -55,7 +57,7 @@ start_image_ocid() {
                 --certs-dir "$CERTS_DIR" "$@"
 }
 
-restart_ocid() {
+stop_ocid_keep_dirs() {
         local i
         kill -TERM "$OCID_PID"
         for i in $(seq 1 200); do
@@ -67,7 +69,10 @@ restart_ocid() {
                 return 1
         fi
         wait "$OCID_PID" 2>/dev/null || true
-        start_image_ocid "$@"
+}
+
+restart_ocid() {
+        stop_ocid_keep_dirs && start_image_ocid "$@"
 }
 
 # Files under ROOT/tmp that ocid holds open, "(deleted)" O_TMPFILEs included.
