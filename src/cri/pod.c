@@ -271,6 +271,9 @@ CRI_HANDLER(cri_pod_sandbox_status)
         s->linux->namespaces->options = XNEW_MSG(Runtime__V1__NamespaceOption, runtime__v1__namespace_option__init);
         const Runtime__V1__NamespaceOption *asked = cfg && cfg->linux && cfg->linux->security_context
                 ? cfg->linux->security_context->namespace_options : NULL;
+        /* Without options the pod has its own network and IPC and no
+         * shared PID namespace. */
+        s->linux->namespaces->options->pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
         if (asked) {
                 s->linux->namespaces->options->network = asked->network;
                 s->linux->namespaces->options->pid = asked->pid;

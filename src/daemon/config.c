@@ -75,6 +75,8 @@ static const config_key keys[] = {
           "directory of CNI network configurations"),
         K("ocid.network", "plugin_dirs", "cni-plugin-dir", T_STRV, plugin_dirs,
           "/opt/cni/bin,/usr/lib/cni", "directories searched for CNI plugins (flag repeatable)"),
+        K("ocid.network", "cni_timeout", "cni-timeout", T_UINT, cni_timeout, "60",
+          "seconds one CNI plugin may take before it is killed and the change undone"),
 };
 
 static const char *const sections[] = { "ocid", "ocid.api", "ocid.runtime", "ocid.image",
@@ -377,6 +379,9 @@ static int validate(ocid_config *cfg, ocid_error *err)
         if (cfg->max_parallel_downloads < 1 || cfg->max_parallel_downloads > 64)
                 return ocid_error_set(err, OCID_ERR_INVALID, "max_parallel_downloads %" PRIu64
                                       ": expected 1 to 64", cfg->max_parallel_downloads);
+        if (cfg->cni_timeout < 1 || cfg->cni_timeout > 3600)
+                return ocid_error_set(err, OCID_ERR_INVALID, "cni_timeout %" PRIu64 ": expected 1 to 3600 seconds",
+                                      cfg->cni_timeout);
         if (cfg->grpc_max_recv_msg_size < 1024 || cfg->grpc_max_send_msg_size < 1024)
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "grpc message size limits must be at least 1024 bytes");

@@ -34,6 +34,7 @@ typedef struct {
         uint64_t pull_progress_timeout; /* seconds */
         char *network_dir;
         char **plugin_dirs;
+        uint64_t cni_timeout;     /* seconds */
 } ocid_config;
 
 /* Defaults, then files, then flags from argv (getopt-style, starting at

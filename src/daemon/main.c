@@ -289,6 +289,7 @@ static int serve(daemon_state *d)
                 .runroot = cfg->runroot,
                 .network_dir = cfg->network_dir,
                 .plugin_dirs = cfg->plugin_dirs,
+                .cni_timeout_ms = (int)cfg->cni_timeout * 1000,
         };
         if (store_open(cfg->root, &image_store, &err) < 0 ||
             puller_new(image_store, &pull_opts, &image_puller, &err) < 0 ||

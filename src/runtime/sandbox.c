@@ -10,6 +10,7 @@
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <ifaddrs.h>
 #include <json-c/json.h>
 #include <net/if.h>
@@ -337,6 +338,52 @@ static int teardown(sandbox_manager *m, const sandbox *sb, const char *network_c
         return ns_unpin(sb->dir, err);
 }
 
+/* ---- crash safety ------------------------------------------------------------ */
+
+/* Until a pod's row is committed, what must be undone after a crash (the
+ * network it is being attached to) is written in its directory. */
+#define INTENT_FILE "network-intent.json"
+
+static int write_intent(const sandbox *sb, const char *network_config, ocid_error *err)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(sb->name));
+        json_object_object_add(o, "namespace", json_object_new_string(sb->namespace));
+        json_object_object_add(o, "uid", json_object_new_string(sb->uid));
+        json_object_object_add(o, "cgroupParent", json_object_new_string(sb->cgroup_parent));
+        json_object_object_add(o, "networkConfig", json_object_new_string(network_config));
+        int r = write_file(sb->dir, INTENT_FILE, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), err);
+        json_object_put(o);
+        return r;
+}
+
+/* A pod directory without a row is a RunPodSandbox that died halfway:
+ * detach it from the network its intent names, then remove it. */
+static void undo_unrecorded(sandbox_manager *m, const char *id)
+{
+        _cleanup_free_ char *dir = fs_path_join(m->runroot_pods, id);
+        _cleanup_free_ char *intent_path = fs_path_join(dir, INTENT_FILE);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        json_object *intent = fs_read_file(intent_path, 1 << 20, &text, &len) == 0 ? json_tokener_parse(text) : NULL;
+        sandbox sb = {
+                .id = (char *)id, .dir = dir,
+                .name = (char *)json_object_get_string(json_object_object_get(intent, "name")),
+                .namespace = (char *)json_object_get_string(json_object_object_get(intent, "namespace")),
+                .uid = (char *)json_object_get_string(json_object_object_get(intent, "uid")),
+                .cgroup_parent = (char *)json_object_get_string(json_object_object_get(intent, "cgroupParent")),
+        };
+        const char *config = json_object_get_string(json_object_object_get(intent, "networkConfig"));
+        ocid_error err = OCID_ERROR_INIT;
+        log_info("pod %s: cleaning up after an interrupted start", id);
+        if (teardown(m, &sb, config, &err) < 0)
+                log_warn("pod %s: %s", id, err.message);
+        else
+                fs_remove_tree(dir);
+        ocid_error_clear(&err);
+        json_object_put(intent);
+}
+
 /* ---- run ------------------------------------------------------------------ */
 
 static char *name_key(const char *name, const char *ns, const char *uid, uint32_t attempt)
@@ -524,9 +571,12 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
                 a.ports = spec->ports;
                 a.n_ports = spec->n_ports;
                 a.cgroup_path = spec->cgroup_parent;
+                if (r == 0) {
+                        network_config = saved_network_config(net->list, spec->ports, spec->n_ports);
+                        r = write_intent(&sb, network_config, err);
+                }
                 if (r == 0 && (r = cni_add(net->list, m->plugin_dirs, &a, m->cni_timeout_ms, &result, err)) == 0) {
                         added = true;
-                        network_config = saved_network_config(net->list, spec->ports, spec->n_ports);
                         sb.network_name = net->name;
                         sb.cni_result = (char *)json_object_to_json_string_ext(result->raw, JSON_C_TO_STRING_PLAIN);
                         result_ips(result, "eth0", &sb.ip, &sb.additional_ips);
@@ -536,6 +586,11 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
                 r = write_hosts(sb.dir, hostname, sb.ip, err);
         if (r == 0)
                 r = insert(m, &sb, network_config, err);
+        if (r == 0) {
+                /* Recorded: the intent file has served its purpose. */
+                _cleanup_free_ char *intent = fs_path_join(sb.dir, INTENT_FILE);
+                unlink(intent);
+        }
 
         if (r < 0) {
                 /* Undo in reverse; a failing step must not hide the cause. */
@@ -741,9 +796,25 @@ int sandbox_remove(sandbox_manager *m, const char *id, ocid_error *err)
 
 /* ---- manager ----------------------------------------------------------------- */
 
-/* After a reboot the pinned namespaces are gone: such pods are not ready. */
+/* After a reboot the pinned namespaces are gone: such pods are not ready.
+ * Directories of pods that were never recorded are undone. */
 static void reconcile(sandbox_manager *m)
 {
+        DIR *d = opendir(m->runroot_pods);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                sandbox *sb = NULL;
+                ocid_error lookup = OCID_ERROR_INIT;
+                if (find(m, de->d_name, &sb, NULL, &lookup) < 0 && lookup.kind == OCID_ERR_NOT_FOUND)
+                        undo_unrecorded(m, de->d_name);
+                sandbox_free(sb);
+                ocid_error_clear(&lookup);
+        }
+        if (d)
+                closedir(d);
+
         sandbox **list = NULL;
         size_t n = 0;
         ocid_error err = OCID_ERROR_INIT;

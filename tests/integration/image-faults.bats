@@ -263,3 +263,83 @@ insecure = true"
         [ "$output" = "Image is up to date for $BIG_ID" ]
         grep -q "^END GET /v2/big/blobs/$BIG_BLOB " "$PROXY_LOG"
 }
+
+# ---- hostile images (image/pushraw.py) ---------------------------------------
+
+push_raw() {
+        local out
+        out="$("$PYTHON" "$IMAGE_LIB_DIR/pushraw.py" --registry "$REGISTRY" "$@")" || return 1
+        RAW_REF="$(jq -r .reference <<<"$out")"
+        RAW_ID="$(jq -r .image_id <<<"$out")"
+        RAW_LAYER="$(jq -r .layer <<<"$out")"
+}
+
+@test "a truncated gzip layer: the pull fails, nothing stored" {
+        push_raw --kind truncated-gzip raw/truncated:v1
+        insecure_registry "$REGISTRY"
+        start_image_ocid
+        run -1 ocic pull "$RAW_REF"
+        [[ "$output" == *"'$RAW_REF'"* ]]
+        [[ "${output,,}" == *"truncated"* || "${output,,}" == *"unexpected end"* || "${output,,}" == *"eof"* ]]
+        store_is_empty
+        run -0 ocic version
+}
+
+@test "a layer with ../ entries writes nothing outside its directory" {
+        local tag="t$$"
+        push_raw --kind dotdot "raw/dotdot:$tag"
+        insecure_registry "$REGISTRY"
+        start_image_ocid
+        run ocic pull "$RAW_REF"
+        # Refused, or unpacked with the entries kept inside: never outside.
+        run -0 find / -xdev -name "escape-$tag" -not -path "$ROOT/layers/*/diff/*"
+        [ -z "$output" ]
+        run -0 find "$ROOT/layers" -maxdepth 1 -name "escape-$tag"
+        [ -z "$output" ]
+        wait_store_empty 1 || [ "$(ocic images -q)" = "$RAW_ID" ]
+        [ -z "$(ls -A "$ROOT/tmp")" ]
+        run -0 ocic version
+}
+
+@test "a symlink pointing outside, then a file through it: nothing written outside" {
+        local target="$BATS_TEST_TMPDIR/outside"
+        mkdir "$target"
+        push_raw --kind symlink-escape --target "$target" raw/symlink:v1
+        insecure_registry "$REGISTRY"
+        start_image_ocid
+        run ocic pull "$RAW_REF"
+        [ ! -e "$target/pwned" ]
+        [ -z "$(ls -A "$target")" ]
+        wait_store_empty 1 || [ "$(ocic images -q)" = "$RAW_ID" ]
+        [ -z "$(ls -A "$ROOT/tmp")" ]
+        run -0 ocic version
+}
+
+@test "a hard link to a file outside the layer: refused or kept inside, the outside file untouched" {
+        local canary="$BATS_TEST_TMPDIR/canary"
+        echo canary >"$canary"
+        push_raw --kind hardlink-escape --target "$canary" raw/hardlink:v1
+        insecure_registry "$REGISTRY"
+        start_image_ocid
+        run ocic pull "$RAW_REF"
+        [ "$(stat -c %h "$canary")" = 1 ]
+        [ "$(cat "$canary")" = canary ]
+        wait_store_empty 1 || [ "$(ocic images -q)" = "$RAW_ID" ]
+        run -0 ocic version
+}
+
+@test "a manifest larger than 4 MiB is refused (RESOURCE_EXHAUSTED), nothing stored" {
+        start_proxy --pad-manifests $((4 << 20))
+        insecure_registry "$PROXY"
+        start_image_ocid
+        run -1 pyc call ImageService/PullImage "{\"image\": {\"image\": \"$PROXY/multi:latest\"}}"
+        check '.code == "RESOURCE_EXHAUSTED"'
+        check '.details | contains("manifest larger than")'
+        store_is_empty
+        # The same padding below the bound is fine (whitespace in JSON).
+        stop_proxy
+        start_proxy --pad-manifests 1000
+        insecure_registry "$PROXY"
+        run -0 ocic pull "$PROXY/multi:latest"
+        [ "$output" = "Image is up to date for $MULTI_ID" ]
+}

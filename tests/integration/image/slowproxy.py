@@ -9,6 +9,8 @@ be made to show:
                       (the connection stays open until the client gives up)
   --min-size N        what counts as large: a blob answer with a
                       Content-Length of at least N bytes (default 1 MiB)
+  --pad-manifests N   append N spaces to every manifest body (still valid
+                      JSON; no longer the digest the registry says)
 
 One line per event goes to --log, flushed at once, for the tests to poll:
 
@@ -43,6 +45,7 @@ def parse_args():
     p.add_argument("--rate", type=int, default=0, help="bytes per second for large blobs (0: no limit)")
     p.add_argument("--stall-after", type=int, default=-1, help="stop sending large blobs after N bytes")
     p.add_argument("--min-size", type=int, default=1 << 20)
+    p.add_argument("--pad-manifests", type=int, default=0)
     p.add_argument("--max-stall", type=float, default=120.0, help="give up a stalled answer after S seconds")
     return p.parse_args()
 
@@ -88,6 +91,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(502, "upstream: %s" % e)
             return
         what = "%s %s" % (self.command, self.path)
+        if ARGS.pad_manifests and "/manifests/" in self.path and resp.status == 200:
+            self.padded(resp, what)
+            up.close()
+            return
         clen = resp.getheader("Content-Length")
         large = ("/blobs/" in self.path and self.command == "GET" and resp.status == 200
                  and clen is not None and int(clen) >= ARGS.min_size)
@@ -138,6 +145,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             up.close()
+
+    def padded(self, resp, what):
+        body = resp.read() + b" " * ARGS.pad_manifests
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_HEADERS | {"content-length"}:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        log("PADDED", what, len(body))
+        try:
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            log("CLOSED", what, 0)
+            self.close_connection = True
 
     def stall(self, what, sent):
         self.wfile.flush()
