@@ -560,9 +560,12 @@ int registry_fetch_manifest(registry_session *s, const char *reference, char **r
         static const char accept[] = MEDIA_OCI_INDEX ", " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_LIST
                                      ", " MEDIA_DOCKER_MANIFEST ", " MEDIA_DOCKER_V1_SIGNED;
         int r = get(s, url, accept, &t, err);
-        if (r == 0 && t.overflow)
+        if (t.overflow) {
+                /* perform() stopped the transfer at the bound: say which. */
+                ocid_error_clear(err);
                 r = ocid_error_set(err, OCID_ERR_RESOURCE, "%s: manifest larger than %d bytes", url,
                                    MANIFEST_MAX_SIZE);
+        }
         if (r == 0) {
                 char *digest = hex_digest(t.md);
                 if (strncmp(reference, "sha256:", 7) == 0 && !STREQ(reference, digest)) {

@@ -1,4 +1,5 @@
 #include "runtime/container.h"
+#include "storage/db.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/keyset.h"
@@ -8,6 +9,7 @@
 #include "util/strv.h"
 #include "util/xalloc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -43,8 +45,6 @@ struct container_manager {
 };
 
 static const char schema[] =
-        "PRAGMA journal_mode = WAL;"
-        "PRAGMA synchronous = FULL;"
         "CREATE TABLE IF NOT EXISTS containers ("
         "  id TEXT PRIMARY KEY,"
         "  sandbox_id TEXT NOT NULL, name TEXT NOT NULL, attempt INTEGER NOT NULL,"
@@ -106,36 +106,31 @@ static int db_error(container_manager *m, ocid_error *err, const char *what)
         return ocid_error_set(err, OCID_ERR_INTERNAL, "container state: %s: %s", what, sqlite3_errmsg(m->db));
 }
 
-static char *text_at(sqlite3_stmt *st, int i)
-{
-        const unsigned char *t = sqlite3_column_text(st, i);
-        return xstrdup(t ? (const char *)t : "");
-}
 
 static container *from_row(sqlite3_stmt *st)
 {
         container *c = xcalloc(1, sizeof(*c));
-        c->id = text_at(st, 0);
-        c->sandbox_id = text_at(st, 1);
-        c->name = text_at(st, 2);
+        c->id = db_text(st, 0);
+        c->sandbox_id = db_text(st, 1);
+        c->name = db_text(st, 2);
         c->attempt = (uint32_t)sqlite3_column_int64(st, 3);
-        c->image_id = text_at(st, 4);
-        c->image_name = text_at(st, 5);
+        c->image_id = db_text(st, 4);
+        c->image_name = db_text(st, 5);
         c->state = (container_state)sqlite3_column_int(st, 6);
         c->created_at = sqlite3_column_int64(st, 7);
         c->started_at = sqlite3_column_int64(st, 8);
         c->finished_at = sqlite3_column_int64(st, 9);
         c->exit_code = sqlite3_column_int(st, 10);
         c->oom_killed = sqlite3_column_int(st, 11);
-        c->log_path = text_at(st, 12);
-        c->runtime_handler = text_at(st, 13);
-        c->stop_signal = text_at(st, 14);
+        c->log_path = db_text(st, 12);
+        c->runtime_handler = db_text(st, 13);
+        c->stop_signal = db_text(st, 14);
         c->pid = sqlite3_column_int(st, 15);
-        c->bundle = text_at(st, 16);
+        c->bundle = db_text(st, 16);
         c->config_len = (size_t)sqlite3_column_bytes(st, 17);
         c->config = xcalloc(c->config_len + 1, 1);
         memcpy(c->config, sqlite3_column_blob(st, 17), c->config_len);
-        c->spec_json = text_at(st, 18);
+        c->spec_json = db_text(st, 18);
         c->infra = sqlite3_column_int(st, 19);
         return c;
 }
@@ -361,16 +356,6 @@ static int set_state(container_manager *m, const char *id, const char *sql, int6
 
 /* ---- create ---------------------------------------------------------------------- */
 
-static char *new_id(void)
-{
-        unsigned char raw[32];
-        if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-                abort();
-        char *id = xcalloc(65, 1);
-        for (size_t i = 0; i < sizeof(raw); i++)
-                sprintf(id + 2 * i, "%02x", raw[i]);
-        return id;
-}
 
 /* The container's root: its image's layers below its own upper dir. */
 static int mount_rootfs(container_manager *m, const char *dir, char *const *layers, ocid_error *err)
@@ -393,6 +378,40 @@ static int mount_rootfs(container_manager *m, const char *dir, char *const *laye
         if (mount("overlay", rootfs, "overlay", 0, opts.buf) < 0)
                 return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot mount the root filesystem");
         return 0;
+}
+
+/* conmon's entry for the container in the attach directory (a symlink
+ * to the bundle, named after the container): it outlives conmon. */
+static void remove_attach_link(container_manager *m, const char *id)
+{
+        _cleanup_free_ char *link = fs_path_join(m->attach_dir, id);
+        unlink(link);
+}
+
+/* A runtime whose create failed can leave the container's (empty)
+ * cgroups behind: crun does when writing a controller file fails. rmdir
+ * removes only empty cgroups, so this never touches a live one. Every
+ * hierarchy under /sys/fs/cgroup (v1 controllers, the unified one) and
+ * the v2 root itself. */
+static void remove_cgroups(const char *cgroups_path)
+{
+        if (!cgroups_path || cgroups_path[0] != '/')
+                return; /* the systemd driver's slice:prefix:name form */
+        _cleanup_free_ char *top = fs_path_join("/sys/fs/cgroup", cgroups_path);
+        rmdir(top);
+        DIR *d = opendir("/sys/fs/cgroup");
+        if (!d)
+                return;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "/sys/fs/cgroup/%s%s", e->d_name, cgroups_path) < 0)
+                        abort();
+                rmdir(p);
+        }
+        closedir(d);
 }
 
 static void unmount_rootfs(const char *dir)
@@ -552,7 +571,7 @@ static bool name_taken(container_manager *m, const container_request *req, char 
         sqlite3_bind_int64(st, 3, req->attempt);
         if (sqlite3_step(st) == SQLITE_ROW) {
                 taken = true;
-                *ret_id = text_at(st, 0);
+                *ret_id = db_text(st, 0);
         }
         sqlite3_finalize(st);
         return taken;
@@ -585,7 +604,7 @@ int container_create(container_manager *m, const container_request *req, contain
         }
 
         container c = {
-                .id = new_id(), .sandbox_id = (char *)req->sandbox_id, .name = (char *)req->name,
+                .id = db_new_id(), .sandbox_id = (char *)req->sandbox_id, .name = (char *)req->name,
                 .attempt = req->attempt, .image_id = (char *)req->image_id,
                 .image_name = (char *)req->image_name, .state = CONTAINER_CREATED,
                 .created_at = now_ns(), .log_path = (char *)(req->log_path ? req->log_path : ""),
@@ -663,6 +682,9 @@ int container_create(container_manager *m, const container_request *req, contain
                 fs_remove_tree(c.bundle);
                 _cleanup_free_ char *exitf = exit_file(m, c.id);
                 unlink(exitf);
+                remove_attach_link(m, c.id);
+                if (!m->systemd_cgroup)
+                        remove_cgroups(cgroups_path);
                 if (used)
                         store_layers_unuse(m->store, c.id, &ignored);
                 ocid_error_clear(&ignored);
@@ -807,6 +829,7 @@ int container_remove(container_manager *m, const char *id, ocid_error *err)
                 if (q < 0)
                         r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot remove container %s", c->id);
                 unlink(exitf);
+                remove_attach_link(m, c->id);
         }
         if (r == 0)
                 r = store_layers_unuse(m->store, c->id, err);
@@ -1012,15 +1035,10 @@ int container_manager_new(const container_options *opts, container_manager **ret
                 }
         }
         _cleanup_free_ char *db_path = fs_path_join(opts->root, "state.db");
-        if (sqlite3_open_v2(db_path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                            NULL) != SQLITE_OK ||
-            sqlite3_exec(m->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-                ocid_error_set(err, OCID_ERR_INTERNAL, "cannot open %s: %s", db_path,
-                               m->db ? sqlite3_errmsg(m->db) : "out of memory");
+        if (db_open(db_path, schema, &m->db, err) < 0) {
                 container_manager_free(m);
                 return -1;
         }
-        sqlite3_busy_timeout(m->db, 5000);
         *ret = m;
         return 0;
 }

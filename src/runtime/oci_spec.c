@@ -1005,9 +1005,9 @@ int oci_group_parse_line(const char *line, size_t len, oci_group_entry *ret)
 
 bool oci_group_has_member(const oci_group_entry *g, const char *user, size_t user_len)
 {
-        const char *p = g->members, *end = g->members + g->members_len;
-        if (!p || user_len == 0)
+        if (!g->members || user_len == 0)
                 return false;
+        const char *p = g->members, *end = g->members + g->members_len;
         while (p < end) {
                 const char *c = memchr(p, ',', (size_t)(end - p));
                 const char *stop = c ? c : end;

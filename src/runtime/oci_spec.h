@@ -134,8 +134,8 @@ json_object *oci_default_seccomp(void);
 
 /* The default profile for a container holding capabilities `caps`: the
  * capability-conditional rules (mount with CAP_SYS_ADMIN, ptrace with
- * CAP_SYS_PTRACE...) included where held. A new object owned by the caller
- * (a copy of the shared one when caps make no difference to it). */
+ * CAP_SYS_PTRACE...) included where held. A new object owned by the caller,
+ * equal to oci_default_seccomp() for the default capabilities. */
 json_object *oci_seccomp_profile(uint64_t caps);
 
 /* Kubernetes semantics: command replaces the image's Entrypoint (and drops

@@ -1,4 +1,5 @@
 #include "runtime/sandbox.h"
+#include "storage/db.h"
 #include "network/cni_config.h"
 #include "runtime/namespaces.h"
 #include "util/cleanup.h"
@@ -36,8 +37,6 @@ struct sandbox_manager {
 };
 
 static const char schema[] =
-        "PRAGMA journal_mode = WAL;"
-        "PRAGMA synchronous = FULL;"
         "CREATE TABLE IF NOT EXISTS sandboxes ("
         "  id TEXT PRIMARY KEY,"
         "  name TEXT NOT NULL, namespace TEXT NOT NULL, uid TEXT NOT NULL,"
@@ -394,16 +393,6 @@ static char *name_key(const char *name, const char *ns, const char *uid, uint32_
         return k;
 }
 
-static char *new_id(void)
-{
-        unsigned char raw[32];
-        if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-                abort();
-        char *id = xcalloc(65, 1);
-        for (size_t i = 0; i < sizeof(raw); i++)
-                sprintf(id + 2 * i, "%02x", raw[i]);
-        return id;
-}
 
 static int existing_by_name(sandbox_manager *m, const sandbox_spec *spec, char **ret_id)
 {
@@ -515,7 +504,7 @@ int sandbox_run(sandbox_manager *m, const sandbox_spec *spec, char **ret_id, oci
         }
 
         sandbox sb = {
-                .id = new_id(), .name = (char *)spec->name, .namespace = (char *)spec->namespace,
+                .id = db_new_id(), .name = (char *)spec->name, .namespace = (char *)spec->namespace,
                 .uid = (char *)spec->uid, .attempt = spec->attempt, .state = SANDBOX_READY,
                 .runtime_handler = (char *)spec->runtime_handler, .host_network = spec->host_network,
                 .host_ipc = spec->host_ipc,
@@ -854,15 +843,10 @@ int sandbox_manager_new(const sandbox_options *opts, sandbox_manager **ret, ocid
                 return -1;
         }
         _cleanup_free_ char *db_path = fs_path_join(opts->root, "state.db");
-        if (sqlite3_open_v2(db_path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                            SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-            sqlite3_exec(m->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-                ocid_error_set(err, OCID_ERR_INTERNAL, "cannot open %s: %s", db_path,
-                               m->db ? sqlite3_errmsg(m->db) : "out of memory");
+        if (db_open(db_path, schema, &m->db, err) < 0) {
                 sandbox_manager_free(m);
                 return -1;
         }
-        sqlite3_busy_timeout(m->db, 5000);
         reconcile(m);
         *ret = m;
         return 0;

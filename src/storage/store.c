@@ -1,4 +1,5 @@
 #include "storage/store.h"
+#include "storage/db.h"
 #include "storage/unpack.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -31,8 +32,6 @@ struct store {
 };
 
 static const char schema[] =
-        "PRAGMA journal_mode = WAL;"
-        "PRAGMA synchronous = FULL;"
         "PRAGMA foreign_keys = ON;"
         "CREATE TABLE IF NOT EXISTS images ("
         "  id TEXT PRIMARY KEY,"
@@ -135,15 +134,10 @@ int store_open(const char *root, store **ret, ocid_error *err)
                 return ocid_error_set_errno(err, OCID_ERR_INTERNAL, r, "cannot create %s", root);
         }
         _cleanup_free_ char *db_path = fs_path_join(root, "ocid.db");
-        if (sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                            SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-            sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-                ocid_error_set(err, OCID_ERR_INTERNAL, "cannot open %s: %s", db_path,
-                               s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        if (db_open(db_path, schema, &s->db, err) < 0) {
                 store_close(s);
                 return -1;
         }
-        sqlite3_busy_timeout(s->db, 5000);
         recover(s);
         *ret = s;
         return 0;

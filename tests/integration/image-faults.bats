@@ -292,9 +292,17 @@ push_raw() {
         start_image_ocid
         run ocic pull "$RAW_REF"
         # Refused, or unpacked with the entries kept inside: never outside.
-        run -0 find / -xdev -name "escape-$tag" -not -path "$ROOT/layers/*/diff/*"
+        if [ "$status" = 0 ]; then
+                # Accepted: the ../ were resolved inside the layer's root.
+                local chain
+                chain="$(chain_hexes "$RAW_REF")"
+                [ "$(cat "$ROOT/layers/$chain/diff/escape-$tag")" = escaped ]
+                [ "$(cat "$ROOT/layers/$chain/diff/inside.txt")" = inside ]
+        fi
+        # ../../ from ROOT/layers/HEX/diff or ROOT/tmp/WORK/diff, and further up.
+        run -0 find "$TEST_DIR" -name "escape-$tag" -not -path "$ROOT/layers/*/diff/*"
         [ -z "$output" ]
-        run -0 find "$ROOT/layers" -maxdepth 1 -name "escape-$tag"
+        run -0 find / /tmp /tmp/.. -maxdepth 1 -name "escape-$tag"
         [ -z "$output" ]
         wait_store_empty 1 || [ "$(ocic images -q)" = "$RAW_ID" ]
         [ -z "$(ls -A "$ROOT/tmp")" ]

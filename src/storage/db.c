@@ -1,0 +1,41 @@
+#include "storage/db.h"
+#include "util/xalloc.h"
+
+#include <stdio.h>
+#include <sys/random.h>
+
+int db_open(const char *path, const char *schema, sqlite3 **ret, ocid_error *err)
+{
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            NULL) != SQLITE_OK ||
+            sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+                ocid_error_set(err, OCID_ERR_INTERNAL, "cannot open %s: %s", path,
+                               db ? sqlite3_errmsg(db) : "out of memory");
+                sqlite3_close(db);
+                return -1;
+        }
+        /* Other connections to the same file (pods and containers share
+         * one) may hold the write lock for a moment. */
+        sqlite3_busy_timeout(db, 5000);
+        *ret = db;
+        return 0;
+}
+
+char *db_text(sqlite3_stmt *st, int column)
+{
+        const unsigned char *t = sqlite3_column_text(st, column);
+        return xstrdup(t ? (const char *)t : "");
+}
+
+char *db_new_id(void)
+{
+        unsigned char raw[32];
+        if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+                abort();
+        char *id = xcalloc(65, 1);
+        for (size_t i = 0; i < sizeof(raw); i++)
+                sprintf(id + 2 * i, "%02x", raw[i]);
+        return id;
+}
