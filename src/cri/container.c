@@ -1,6 +1,7 @@
 /* CreateContainer, StartContainer, StopContainer, RemoveContainer,
  * ListContainers, ContainerStatus, UpdateContainerResources,
  * ReopenContainerLog, ExecSync. */
+#include "cri/convert.h"
 #include "cri/cri.h"
 #include "cri/handlers.h"
 #include "image/manifest.h"
@@ -396,27 +397,6 @@ CRI_HANDLER(cri_remove_container)
 
 /* ---- status and lists -------------------------------------------------------------- */
 
-typedef struct {
-        ProtobufCMessage base;
-        char *key;
-        char *value;
-} map_entry;
-
-static void *copy_map(void **src, size_t n, size_t *ret_n, const ProtobufCMessageDescriptor *desc)
-{
-        void **dst = xcalloc(n + 1, sizeof(void *));
-        for (size_t i = 0; i < n; i++) {
-                map_entry *in = src[i];
-                map_entry *e = xcalloc(1, desc->sizeof_message);
-                desc->message_init(&e->base);
-                e->key = xstrdup(in->key);
-                e->value = xstrdup(in->value);
-                dst[i] = e;
-        }
-        *ret_n = n;
-        return dst;
-}
-
 static Runtime__V1__ContainerMetadata *metadata_of(const container *c)
 {
         Runtime__V1__ContainerMetadata *md =
@@ -480,9 +460,9 @@ CRI_HANDLER(cri_container_status)
                         s->message = xstrdup("the container's memory limit was reached");
         }
         if (cfg) {
-                s->labels = copy_map((void **)cfg->labels, cfg->n_labels, &s->n_labels,
+                s->labels = cri_copy_map((void **)cfg->labels, cfg->n_labels, &s->n_labels,
                                      &runtime__v1__container_status__labels_entry__descriptor);
-                s->annotations = copy_map((void **)cfg->annotations, cfg->n_annotations, &s->n_annotations,
+                s->annotations = cri_copy_map((void **)cfg->annotations, cfg->n_annotations, &s->n_annotations,
                                           &runtime__v1__container_status__annotations_entry__descriptor);
                 s->mounts = xcalloc(cfg->n_mounts + 1, sizeof(*s->mounts));
                 for (size_t i = 0; i < cfg->n_mounts; i++)
@@ -588,9 +568,9 @@ CRI_HANDLER(cri_list_containers)
                 o->state = state_of(c);
                 o->created_at = c->created_at;
                 if (cfg) {
-                        o->labels = copy_map((void **)cfg->labels, cfg->n_labels, &o->n_labels,
+                        o->labels = cri_copy_map((void **)cfg->labels, cfg->n_labels, &o->n_labels,
                                              &runtime__v1__container__labels_entry__descriptor);
-                        o->annotations = copy_map((void **)cfg->annotations, cfg->n_annotations, &o->n_annotations,
+                        o->annotations = cri_copy_map((void **)cfg->annotations, cfg->n_annotations, &o->n_annotations,
                                                   &runtime__v1__container__annotations_entry__descriptor);
                         runtime__v1__container_config__free_unpacked(cfg, NULL);
                 }

@@ -1,5 +1,6 @@
 /* RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus,
  * ListPodSandbox. */
+#include "cri/convert.h"
 #include "cri/cri.h"
 #include "cri/handlers.h"
 #include "runtime/namespaces.h"
@@ -217,28 +218,6 @@ static Runtime__V1__PodSandboxMetadata *metadata_of(const sandbox *sb)
         return md;
 }
 
-/* Copy map entries (labels, annotations) between messages of the same
- * entry type: every map<string,string> entry has key and value. */
-typedef struct {
-        ProtobufCMessage base;
-        char *key;
-        char *value;
-} map_entry;
-
-static void copy_map(void ***dst, size_t *n_dst, void **src, size_t n_src,
-                     const ProtobufCMessageDescriptor *entry_desc)
-{
-        *dst = xcalloc(n_src ? n_src : 1, sizeof(void *));
-        for (size_t i = 0; i < n_src; i++) {
-                map_entry *in = src[i];
-                map_entry *e = xcalloc(1, entry_desc->sizeof_message);
-                entry_desc->message_init(&e->base);
-                e->key = xstrdup(in->key);
-                e->value = xstrdup(in->value);
-                (*dst)[i] = e;
-        }
-        *n_dst = n_src;
-}
 
 CRI_HANDLER(cri_pod_sandbox_status)
 {
@@ -281,10 +260,10 @@ CRI_HANDLER(cri_pod_sandbox_status)
                 s->linux->namespaces->options->target_id = xstrdup(asked->target_id);
         }
         if (cfg) {
-                copy_map((void ***)&s->labels, &s->n_labels, (void **)cfg->labels, cfg->n_labels,
-                         &runtime__v1__pod_sandbox_status__labels_entry__descriptor);
-                copy_map((void ***)&s->annotations, &s->n_annotations, (void **)cfg->annotations,
-                         cfg->n_annotations, &runtime__v1__pod_sandbox_status__annotations_entry__descriptor);
+                s->labels = cri_copy_map((void **)cfg->labels, cfg->n_labels, &s->n_labels,
+                                         &runtime__v1__pod_sandbox_status__labels_entry__descriptor);
+                s->annotations = cri_copy_map((void **)cfg->annotations, cfg->n_annotations, &s->n_annotations,
+                                              &runtime__v1__pod_sandbox_status__annotations_entry__descriptor);
         }
 
         Runtime__V1__PodSandboxStatusResponse *r =
@@ -375,10 +354,11 @@ CRI_HANDLER(cri_list_pod_sandbox)
                 p->created_at = sb->created_at;
                 p->runtime_handler = xstrdup(sb->runtime_handler);
                 if (cfg) {
-                        copy_map((void ***)&p->labels, &p->n_labels, (void **)cfg->labels, cfg->n_labels,
-                                 &runtime__v1__pod_sandbox__labels_entry__descriptor);
-                        copy_map((void ***)&p->annotations, &p->n_annotations, (void **)cfg->annotations,
-                                 cfg->n_annotations, &runtime__v1__pod_sandbox__annotations_entry__descriptor);
+                        p->labels = cri_copy_map((void **)cfg->labels, cfg->n_labels, &p->n_labels,
+                                                 &runtime__v1__pod_sandbox__labels_entry__descriptor);
+                        p->annotations = cri_copy_map((void **)cfg->annotations, cfg->n_annotations,
+                                                      &p->n_annotations,
+                                                      &runtime__v1__pod_sandbox__annotations_entry__descriptor);
                         runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
                 }
                 r->items[r->n_items++] = p;
