@@ -10,6 +10,7 @@
 #include "util/xalloc.h"
 
 #include <dirent.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -188,7 +189,30 @@ static char *exit_file(container_manager *m, const char *id)
         return fs_path_join(m->exits_dir, id);
 }
 
-/* If conmon wrote the exit file, record the end. */
+/* conmon is the only one who writes the exit file: if it is gone, the
+ * container would look alive forever. */
+static bool conmon_alive(const container *c)
+{
+        _cleanup_free_ char *pidfile = fs_path_join(c->bundle, "conmon.pid");
+        _cleanup_free_ char *text = NULL, *stat_path = NULL, *stat_text = NULL;
+        size_t len;
+        if (fs_read_file(pidfile, 64, &text, &len) < 0)
+                return true; /* not written yet: conmon is starting */
+        int pid = atoi(text);
+        if (pid <= 0 || asprintf(&stat_path, "/proc/%d/stat", pid) < 0)
+                return true;
+        if (fs_read_file(stat_path, 4096, &stat_text, &len) < 0)
+                return false;
+        /* "pid (comm) state ...": the pid may have been reused by another
+         * program, and a killed conmon lingers as a zombie until reaped. */
+        const char *open_paren = strchr(stat_text, '('), *close_paren = strrchr(stat_text, ')');
+        if (!open_paren || !close_paren || strncmp(open_paren + 1, "conmon)", 7) != 0)
+                return false;
+        return close_paren[1] == ' ' && close_paren[2] != 'Z' && close_paren[2] != 'X';
+}
+
+/* If conmon wrote the exit file, record the end. If conmon died, stop the
+ * container it no longer watches and record that. */
 static void refresh(container_manager *m, container *c)
 {
         if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_CREATED)
@@ -197,6 +221,14 @@ static void refresh(container_manager *m, container *c)
         _cleanup_free_ char *text = NULL;
         size_t len;
         struct stat st;
+        if (stat(path, &st) < 0 && !conmon_alive(c)) {
+                log_warn("container %s: conmon is gone; killing the container", c->id);
+                ocid_error ignored = OCID_ERROR_INIT;
+                char *args[] = { "kill", c->id, "KILL", NULL };
+                run_runtime(m, c->runtime_handler, args, &ignored);
+                ocid_error_clear(&ignored);
+                fs_write_file_atomic(path, "137", 3, 0600);
+        }
         if (stat(path, &st) < 0 || fs_read_file(path, 64, &text, &len) < 0)
                 return;
         c->state = CONTAINER_EXITED;
@@ -469,7 +501,9 @@ static int start_conmon(container_manager *m, const container *c, const runtime_
         env = strv_push(env, "_OCI_SYNCPIPE=3");
         env = strv_pushf(env, "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin");
         int fds[] = { sync_write };
-        spawn_options opts = { .argv = argv, .envp = env, .pass_fds = fds, .n_pass_fds = 1,
+        /* conmon writes its "oom" file into its working directory too:
+         * the bundle, not wherever the daemon was started. */
+        spawn_options opts = { .argv = argv, .envp = env, .pass_fds = fds, .n_pass_fds = 1, .cwd = c->bundle,
                                .timeout_ms = CONMON_SYNC_TIMEOUT_MS };
         spawn_result res = { 0 };
         int r = spawn_run(&opts, &res);
@@ -774,9 +808,10 @@ static int stop_locked(container_manager *m, container *c, int64_t timeout_s, oc
         }
         if (kill_container(m, c, SIGKILL, err) < 0)
                 return -1;
-        if (!wait_exit(m, c->id, KILL_WAIT_MS) && c->state == CONTAINER_RUNNING)
-                return ocid_error_set(err, OCID_ERR_INTERNAL, "container %s did not exit after SIGKILL", c->id);
+        bool exited = wait_exit(m, c->id, KILL_WAIT_MS);
         refresh(m, c);
+        if (!exited && c->state == CONTAINER_RUNNING)
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "container %s did not exit after SIGKILL", c->id);
         if (c->state == CONTAINER_CREATED) {
                 /* Never started: it has no exit to wait for. */
                 set_state(m, c->id, "UPDATE containers SET state = 2, finished_at = ? WHERE id = ?", now_ns(), err);
@@ -916,11 +951,19 @@ int container_exec_sync(container_manager *m, const char *id, char *const *args,
                 } else {
                         if (res.timed_out) {
                                 /* The runtime is gone; the process it started
-                                 * inside the container must go too. */
+                                 * inside the container must go too, with its
+                                 * children: crun and runc start it in a process
+                                 * group (and session) of its own. */
                                 _cleanup_free_ char *pid_text = NULL;
                                 size_t len;
-                                if (fs_read_file(pid_path, 64, &pid_text, &len) == 0 && atoi(pid_text) > 0)
-                                        kill(atoi(pid_text), SIGKILL);
+                                int pid = fs_read_file(pid_path, 64, &pid_text, &len) == 0 ? atoi(pid_text) : 0;
+                                if (pid > 0) {
+                                        pid_t pgid = getpgid(pid);
+                                        pid_t init_pgid = c->pid > 0 ? getpgid(c->pid) : -1;
+                                        if (pgid > 1 && pgid != getpgrp() && pgid != init_pgid)
+                                                kill(-pgid, SIGKILL);
+                                        kill(pid, SIGKILL);
+                                }
                         }
                         ret->timed_out = res.timed_out;
                         ret->exit_code = res.signaled ? 128 + res.term_signal : res.exit_code;
@@ -1005,6 +1048,49 @@ bool runtime_supports_rro(const runtime_handler *h)
 
 /* ---- manager ------------------------------------------------------------------------------ */
 
+/* A container directory without a row is a CreateContainer that died
+ * halfway: delete what it made. */
+static void undo_unrecorded(container_manager *m, const char *id)
+{
+        log_info("container %s: cleaning up after an interrupted create", id);
+        ocid_error ignored = OCID_ERROR_INIT;
+        char *args[] = { "delete", "--force", (char *)id, NULL };
+        for (size_t i = 0; i < m->n_handlers; i++) {
+                run_runtime(m, m->handlers[i].name, args, &ignored);
+                ocid_error_clear(&ignored);
+        }
+        _cleanup_free_ char *dir = fs_path_join(m->root_dir, id);
+        _cleanup_free_ char *bundle = fs_path_join(m->run_dir, id);
+        _cleanup_free_ char *exitf = exit_file(m, id);
+        unmount_rootfs(dir);
+        fs_remove_tree(dir);
+        fs_remove_tree(bundle);
+        unlink(exitf);
+        store_layers_unuse(m->store, id, &ignored);
+        ocid_error_clear(&ignored);
+}
+
+static void reconcile(container_manager *m)
+{
+        const char *dirs[] = { m->run_dir, m->root_dir };
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                DIR *d = opendir(dirs[i]);
+                struct dirent *de;
+                while (d && (de = readdir(d))) {
+                        if (de->d_name[0] == '.')
+                                continue;
+                        container *c = NULL;
+                        ocid_error lookup = OCID_ERROR_INIT;
+                        if (find(m, de->d_name, &c, &lookup) < 0 && lookup.kind == OCID_ERR_NOT_FOUND)
+                                undo_unrecorded(m, de->d_name);
+                        container_free(c);
+                        ocid_error_clear(&lookup);
+                }
+                if (d)
+                        closedir(d);
+        }
+}
+
 int container_manager_new(const container_options *opts, container_manager **ret, ocid_error *err)
 {
         container_manager *m = xcalloc(1, sizeof(*m));
@@ -1039,6 +1125,7 @@ int container_manager_new(const container_options *opts, container_manager **ret
                 container_manager_free(m);
                 return -1;
         }
+        reconcile(m);
         *ret = m;
         return 0;
 }
