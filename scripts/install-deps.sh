@@ -22,7 +22,21 @@ for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+        # Debian's docker-registry package enables and starts a service on
+        # :5000, every interface. ocid only needs the program (the tests and
+        # run-ocid.sh's demo run their own, on 127.0.0.1): a fresh install
+        # leaves that service disabled and never started.
+        registry_unit=
+        if printf '%s\n' "${missing[@]}" | grep -qx docker-registry && [ -d /run/systemd/system ] &&
+                [ ! -e /etc/systemd/system/docker-registry.service ]; then
+                systemctl mask docker-registry.service
+                registry_unit=masked
+        fi
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+        if [ -n "$registry_unit" ]; then
+                systemctl unmask docker-registry.service
+                systemctl disable docker-registry.service
+        fi
 fi

@@ -583,6 +583,72 @@ CRI_HANDLER(cri_list_containers)
 
 /* ---- updates, logs, exec --------------------------------------------------------- */
 
+static void replace_string(char **field, const char *value)
+{
+        if (*field && *field != protobuf_c_empty_string)
+                free(*field);
+        *field = xstrdup(value);
+}
+
+/* After a successful update: the stored config's resources with what the
+ * update set (the fields it gives; the others keep their values, as in the
+ * cgroup), so that ContainerStatus reports what is in force. */
+static void remember_resources(cri_state *st, const char *id, const Runtime__V1__LinuxContainerResources *res)
+{
+        ocid_error ignored = OCID_ERROR_INIT;
+        container *c = NULL;
+        if (container_get(st->containers, id, &c, &ignored) < 0) {
+                ocid_error_clear(&ignored);
+                return;
+        }
+        ctr_config *cfg = stored_config(c);
+        if (!cfg) {
+                container_free(c);
+                return;
+        }
+        if (!cfg->linux) {
+                cfg->linux = xcalloc(1, sizeof(*cfg->linux));
+                runtime__v1__linux_container_config__init(cfg->linux);
+        }
+        Runtime__V1__LinuxContainerResources *cur = cfg->linux->resources;
+        if (!cur) {
+                cfg->linux->resources = (Runtime__V1__LinuxContainerResources *)clone_message(&res->base);
+        } else {
+                if (res->cpu_period)
+                        cur->cpu_period = res->cpu_period;
+                if (res->cpu_quota)
+                        cur->cpu_quota = res->cpu_quota;
+                if (res->cpu_shares)
+                        cur->cpu_shares = res->cpu_shares;
+                if (res->memory_limit_in_bytes) {
+                        cur->memory_limit_in_bytes = res->memory_limit_in_bytes;
+                        cur->memory_swap_limit_in_bytes = res->memory_swap_limit_in_bytes;
+                }
+                if (*res->cpuset_cpus)
+                        replace_string(&cur->cpuset_cpus, res->cpuset_cpus);
+                if (*res->cpuset_mems)
+                        replace_string(&cur->cpuset_mems, res->cpuset_mems);
+                if (res->n_unified) {
+                        for (size_t i = 0; i < cur->n_unified; i++)
+                                protobuf_c_message_free_unpacked(&cur->unified[i]->base, NULL);
+                        free(cur->unified);
+                        cur->unified = xcalloc(res->n_unified, sizeof(*cur->unified));
+                        for (size_t i = 0; i < res->n_unified; i++)
+                                cur->unified[i] = (Runtime__V1__LinuxContainerResources__UnifiedEntry *)clone_message(
+                                        &res->unified[i]->base);
+                        cur->n_unified = res->n_unified;
+                }
+        }
+        size_t len = protobuf_c_message_get_packed_size(&cfg->base);
+        _cleanup_free_ uint8_t *packed = xcalloc(len + 1, 1);
+        protobuf_c_message_pack(&cfg->base, packed);
+        if (container_set_config(st->containers, c->id, packed, len, &ignored) < 0)
+                log_warn("container %s: cannot record its new resources: %s", c->id, ignored.message);
+        ocid_error_clear(&ignored);
+        runtime__v1__container_config__free_unpacked(cfg, NULL);
+        container_free(c);
+}
+
 CRI_HANDLER(cri_update_container_resources)
 {
         const Runtime__V1__UpdateContainerResourcesRequest *in =
@@ -623,6 +689,7 @@ CRI_HANDLER(cri_update_container_resources)
         json_object_put(o);
         if (rc < 0)
                 return ocid_error_wrap(err, "update container resources");
+        remember_resources(st, in->container_id, res);
         *resp = (ProtobufCMessage *)XNEW_MSG(Runtime__V1__UpdateContainerResourcesResponse,
                                              runtime__v1__update_container_resources_response__init);
         return 0;

@@ -264,6 +264,7 @@ static int pull_from(pull_task *t, const image_ref *cand, const pull_source *src
                 if (present[i]) {
                         infos[i].chain_id = xstrdup(chain_ids[i]);
                         infos[i].diff_id = xstrdup(config->diff_ids[i]);
+                        store_layer_usage(p->store, chain_ids[i], &infos[i].size, &infos[i].entries);
                 } else {
                         missing++;
                 }

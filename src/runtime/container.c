@@ -406,6 +406,17 @@ static int mount_rootfs(container_manager *m, const char *dir, char *const *laye
         strbuf_addf(&opts, ",upperdir=%s/upper,workdir=%s/work,volatile", dir, dir);
         if (opts.len >= 4000)
                 return ocid_error_set(err, OCID_ERR_INVALID, "the image has too many layers (%zu) to mount", n);
+        /* The merged root directory takes its mode and owner from the
+         * upper dir, which was made 0700 root: give it the image's own
+         * (the topmost layer's root), or a non-root user in the container
+         * cannot even traverse "/". */
+        _cleanup_free_ char *top = store_layer_path(m->store, layers[n - 1]);
+        _cleanup_free_ char *upper = fs_path_join(dir, "upper");
+        struct stat st;
+        if (stat(top, &st) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "layer %s", top);
+        if (chown(upper, st.st_uid, st.st_gid) < 0 || chmod(upper, st.st_mode & 07777) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot set up %s", upper);
         _cleanup_free_ char *rootfs = fs_path_join(dir, "rootfs");
         if (mount("overlay", rootfs, "overlay", 0, opts.buf) < 0)
                 return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot mount the root filesystem");
@@ -1002,6 +1013,27 @@ int container_update_resources(container_manager *m, const char *id, json_object
                 }
         }
         container_free(c);
+        return r;
+}
+
+int container_set_config(container_manager *m, const char *id, const void *config, size_t len,
+                         ocid_error *err)
+{
+        sqlite3_stmt *st;
+        int r = 0;
+        pthread_mutex_lock(&m->lock);
+        if (sqlite3_prepare_v2(m->db, "UPDATE containers SET config = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+                r = db_error(m, err, "prepare");
+        } else {
+                sqlite3_bind_blob(st, 1, config, (int)len, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) != SQLITE_DONE)
+                        r = db_error(m, err, "update");
+                else if (sqlite3_changes(m->db) == 0)
+                        r = ocid_error_set(err, OCID_ERR_NOT_FOUND, "container '%s' not found", id);
+                sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&m->lock);
         return r;
 }
 

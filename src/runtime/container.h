@@ -131,6 +131,12 @@ int container_exec_sync(container_manager *m, const char *id, char *const *args,
 int container_update_resources(container_manager *m, const char *id, json_object *resources,
                                ocid_error *err);
 
+/* Replace the stored CRI config (the serialized ContainerConfig) of a
+ * container: after UpdateContainerResources, its status shows the new
+ * resources. */
+int container_set_config(container_manager *m, const char *id, const void *config, size_t len,
+                         ocid_error *err);
+
 /* Ask conmon to reopen the log file (after a rotation). */
 int container_reopen_log(container_manager *m, const char *id, ocid_error *err);
 

@@ -23,7 +23,7 @@
 #define OCI_VERSION "1.0.2"
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define NOFILE_LIMIT UINT64_C(1048576)
-#define SECCOMP_PROFILE_MAX (1u << 20)
+#define SECCOMP_PROFILE_MAX (4u << 20)
 
 DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 

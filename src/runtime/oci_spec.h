@@ -118,7 +118,7 @@ typedef struct {
  *  - hostname only when the UTS namespace is not the host's.
  *  - seccomp: RuntimeDefault is oci_seccomp_profile() of the final
  *    capability set; Unconfined and privileged omit it; Localhost must be a
- *    JSON object (at most 1 MiB) with a string defaultAction.
+ *    JSON object (at most 4 MiB) with a string defaultAction.
  *  - memory swap is emitted only when memory_swap_limit is set: the caller
  *    knows whether the host has swap accounting. */
 int oci_spec_generate(const container_spec *spec, json_object **ret, ocid_error *err);

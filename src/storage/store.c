@@ -19,6 +19,11 @@
 typedef struct hold {
         char *chain_id;
         unsigned count;
+        /* What unpacking the layer found, set before the layer directory
+         * appears: a pull that finds the layer on disk before its creator
+         * has recorded it in the database takes the numbers from here. */
+        bool have_usage;
+        uint64_t size, entries;
         struct hold *next;
 } hold;
 
@@ -211,6 +216,38 @@ static void collect_layer(store *s, const char *chain_id)
                 log_debug("storage: removed layer %s", chain_id);
 }
 
+static hold *find_hold(store *s, const char *chain_id)
+{
+        hold *h = s->holds;
+        while (h && !STREQ(h->chain_id, chain_id))
+                h = h->next;
+        return h;
+}
+
+void store_layer_usage(store *s, const char *chain_id, uint64_t *ret_size, uint64_t *ret_entries)
+{
+        *ret_size = *ret_entries = 0;
+        pthread_mutex_lock(&s->lock);
+        sqlite3_stmt *st;
+        bool found = false;
+        if (sqlite3_prepare_v2(s->db, "SELECT size, entries FROM layers WHERE chain_id = ?", -1, &st,
+                               NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, chain_id, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                        *ret_size = (uint64_t)sqlite3_column_int64(st, 0);
+                        *ret_entries = (uint64_t)sqlite3_column_int64(st, 1);
+                        found = true;
+                }
+                sqlite3_finalize(st);
+        }
+        hold *h = found ? NULL : find_hold(s, chain_id);
+        if (h && h->have_usage) {
+                *ret_size = h->size;
+                *ret_entries = h->entries;
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
 bool store_layer_acquire(store *s, const char *chain_id)
 {
         pthread_mutex_lock(&s->lock);
@@ -289,6 +326,14 @@ int store_layer_create(store *s, const char *chain_id, const char *diff_id, int 
                                    "layer %s: uncompressed content has digest %s, the image config says %s",
                                    chain_id, res.diff_id, diff_id);
         if (r == 0) {
+                pthread_mutex_lock(&s->lock);
+                hold *h = find_hold(s, chain_id);
+                if (h && !h->have_usage) {
+                        h->have_usage = true;
+                        h->size = res.size;
+                        h->entries = res.entries;
+                }
+                pthread_mutex_unlock(&s->lock);
                 _cleanup_free_ char *dest = fs_path_join(s->layers_dir, hex_of(chain_id));
                 if (rename(work, dest) < 0) {
                         /* Another pull finished the same layer first: keep theirs. */

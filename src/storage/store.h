@@ -39,6 +39,10 @@ void layer_info_release(layer_info *l);
 /* Hold chain_id for an in-flight pull; returns true when the layer is
  * already on disk. Every acquire is paired with a release. */
 bool store_layer_acquire(store *s, const char *chain_id);
+/* Size and entries of a layer on disk: from the database, or, for a layer
+ * another pull has just unpacked and not yet recorded, from that pull's
+ * hold. 0 when unknown. */
+void store_layer_usage(store *s, const char *chain_id, uint64_t *ret_size, uint64_t *ret_entries);
 /* Drop the hold; a layer no image references and nobody holds is removed. */
 void store_layer_release(store *s, const char *chain_id);
 

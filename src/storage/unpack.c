@@ -7,9 +7,10 @@
  *
  * Path rules. An entry name is cleaned lexically ("//", "." dropped, ".."
  * pops, clamped at the top), so absolute names and leading ".." land inside
- * the layer. The parent directory is opened with openat2(RESOLVE_IN_ROOT):
- * symlinks met on the way (from earlier entries) resolve as if the layer
- * were "/", so they can never leave it. The last component is created with
+ * the layer. The parent directory is opened with openat2(RESOLVE_IN_ROOT)
+ * (or the same walk done in userspace where openat2 is missing): symlinks
+ * met on the way (from earlier entries) resolve as if the layer were "/",
+ * so they can never leave it. The last component is created with
  * *at() calls relative to that parent and is never followed (O_NOFOLLOW,
  * O_EXCL, AT_SYMLINK_NOFOLLOW); whatever was there before is removed
  * first, so a later entry never writes through an earlier symlink or hard
@@ -21,6 +22,7 @@
 #include "storage/unpack.h"
 
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/strbuf.h"
 
 #include <archive.h>
@@ -456,7 +458,7 @@ static void path_clean(const char *name, strbuf *out)
  * implied; O_NOFOLLOW applies to the last component, as with openat2. */
 static int open_in_root_slow(int root, const char *path, int flags)
 {
-        _cleanup_strbuf_ strbuf todo = STRBUF_INIT;   /* what is left to walk */
+        _cleanup_strbuf_ strbuf todo = STRBUF_INIT; /* what is left to walk */
         _cleanup_strbuf_ strbuf walked = STRBUF_INIT; /* real directories, from root */
         _cleanup_close_ int cur = fcntl(root, F_DUPFD_CLOEXEC, 0);
         struct stat root_st;
@@ -658,72 +660,6 @@ static int open_parent(unpacker *u, const char *parent)
         return fd;
 }
 
-/* Remove directory `name` in dfd with everything below it. Iterative with a
- * constant number of fds: symlinked parents let a layer nest directories
- * deeper than PATH_MAX, and than the fd limit. */
-static int remove_tree_at(int dfd, const char *name)
-{
-        _cleanup_close_ int cur =
-                openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cur < 0)
-                return -errno;
-        size_t depth = 0;
-        for (;;) {
-                int dup = fcntl(cur, F_DUPFD_CLOEXEC, 0);
-                if (dup < 0)
-                        return -errno;
-                DIR *d = fdopendir(dup);
-                if (!d) {
-                        int r = -errno;
-                        close(dup);
-                        return r;
-                }
-                rewinddir(d);
-                int child = -1, r = 0;
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-                                continue;
-                        if (unlinkat(cur, de->d_name, 0) == 0 || errno == ENOENT)
-                                continue;
-                        if (errno != EISDIR) {
-                                r = -errno;
-                                break;
-                        }
-                        if (unlinkat(cur, de->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT)
-                                continue;
-                        if (errno != ENOTEMPTY && errno != EEXIST) {
-                                r = -errno;
-                                break;
-                        }
-                        child = openat(cur, de->d_name,
-                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (child < 0)
-                                r = -errno;
-                        break;
-                }
-                closedir(d);
-                if (r < 0)
-                        return r;
-                if (child >= 0) {
-                        close(cur);
-                        cur = child;
-                        depth++;
-                        continue;
-                }
-                if (depth == 0)
-                        break;
-                /* Empty: go back up; the next scan of the parent removes it. */
-                int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (up < 0)
-                        return -errno;
-                close(cur);
-                cur = up;
-                depth--;
-        }
-        return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
-}
-
 /* Make room for a new `name` in pfd: a later entry replaces an earlier
  * one. With keep_dir an existing directory stays (and *ret_is_dir says so);
  * otherwise directories go with their contents. */
@@ -744,7 +680,7 @@ static int remove_existing(unpacker *u, int pfd, const char *name, bool keep_dir
                         return 0;
                 }
                 forget_parent(u);
-                int r = remove_tree_at(pfd, name);
+                int r = fs_remove_tree_at(pfd, name);
                 if (r < 0)
                         return entry_errno(u, -r, "remove existing directory");
                 return 0;

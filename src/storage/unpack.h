@@ -41,9 +41,11 @@
  *   zstd frames may be; anything else after the compressed data is
  *   INVALID. Blobs that are neither gzip nor zstd are read as plain tar.
  *
- * Needs openat2 (Linux 5.6) and /proc (xattrs of symlinks and devices are
- * set through /proc/self/fd/N/name); run as root (mknod, chown, trusted.*
- * xattrs). */
+ * Path lookups use openat2 (Linux 5.6); where it fails with ENOSYS or
+ * EPERM (older kernels, seccomp sandboxes, valgrind) the same resolution
+ * is done in userspace, component by component. Needs /proc (xattrs of
+ * symlinks and devices are set through /proc/self/fd/N/name) and root
+ * (mknod, chown, trusted.* xattrs). */
 #pragma once
 
 #include "util/error.h"

@@ -124,7 +124,7 @@ typedef int (*visit_fn)(int dfd, const char *name, const struct statx *stx, void
 /* Walk the tree at dfd/name depth-first, calling visit on each entry after
  * its children. Never descends into another mount (that subtree gives
  * -EBUSY) nor follows symlinks. Keeps going after errors and returns the
- * first one. */
+ * first one. One descriptor per level: for counting, not removing. */
 static int walk_at(int dfd, const char *name, const struct statx *top, visit_fn visit, void *data)
 {
         struct statx stx;
@@ -165,15 +165,136 @@ static int walk(const char *path, visit_fn visit, void *data)
         return walk_at(AT_FDCWD, path, &top, visit, data);
 }
 
-static int remove_entry(int dfd, const char *name, const struct statx *stx, void *data)
+typedef struct {
+        uint64_t *keys; /* dev << 32 ^ ino of directories that cannot be emptied */
+        size_t n;
+} stuck_set;
+
+static uint64_t dir_key(const struct statx *stx)
 {
-        int flags = S_ISDIR(stx->stx_mode) ? AT_REMOVEDIR : 0;
-        return unlinkat(dfd, name, flags) < 0 && errno != ENOENT ? -errno : 0;
+        return ((uint64_t)stx->stx_dev_major << 48) ^ ((uint64_t)stx->stx_dev_minor << 32) ^ stx->stx_ino;
+}
+
+static bool stuck_has(const stuck_set *s, uint64_t key)
+{
+        for (size_t i = 0; i < s->n; i++)
+                if (s->keys[i] == key)
+                        return true;
+        return false;
+}
+
+static void stuck_add(stuck_set *s, uint64_t key)
+{
+        uint64_t *k = realloc(s->keys, (s->n + 1) * sizeof(*k));
+        if (!k)
+                abort();
+        s->keys = k;
+        s->keys[s->n++] = key;
+}
+
+/* Iterative, holding two descriptors whatever the depth: a tree deeper
+ * than the descriptor limit (a hostile image can make one) still goes.
+ * Descends into the first non-empty subdirectory, climbs back through ".."
+ * when a directory is done; nothing else may change the tree meanwhile.
+ * Mount points, and the directories above them, are left standing. */
+int fs_remove_tree_at(int dfd, const char *name)
+{
+        struct statx top;
+        if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID | STATX_INO, &top) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(top.stx_mode))
+                return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+        _cleanup_close_ int cur = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cur < 0)
+                return -errno;
+        stuck_set stuck = { 0 };
+        size_t depth = 0;
+        int r = 0;
+        for (;;) {
+                int dup = fcntl(cur, F_DUPFD_CLOEXEC, 0);
+                DIR *d = dup < 0 ? NULL : fdopendir(dup);
+                if (!d) {
+                        r = -errno;
+                        if (dup >= 0)
+                                close(dup);
+                        break;
+                }
+                rewinddir(d);
+                int child = -1;
+                bool has_stuck = false;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
+                                continue;
+                        if (unlinkat(cur, de->d_name, 0) == 0 || errno == ENOENT)
+                                continue;
+                        if (errno != EISDIR) {
+                                r = -errno;
+                                break;
+                        }
+                        struct statx stx;
+                        if (statx(cur, de->d_name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID | STATX_INO,
+                                  &stx) < 0) {
+                                r = -errno;
+                                break;
+                        }
+                        if (stuck_has(&stuck, dir_key(&stx))) {
+                                has_stuck = true;
+                                continue;
+                        }
+                        if (!same_mount(&stx, &top)) {
+                                stuck_add(&stuck, dir_key(&stx)); /* never descend into a mount */
+                                has_stuck = true;
+                                continue;
+                        }
+                        if (unlinkat(cur, de->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+                                continue;
+                        if (errno != ENOTEMPTY && errno != EEXIST) {
+                                r = -errno;
+                                break;
+                        }
+                        child = openat(cur, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (child < 0)
+                                r = -errno;
+                        break;
+                }
+                closedir(d);
+                if (r < 0)
+                        break;
+                if (child >= 0) {
+                        close(cur);
+                        cur = child;
+                        depth++;
+                        continue;
+                }
+                if (has_stuck) {
+                        struct statx self;
+                        if (statx(cur, "", AT_EMPTY_PATH, STATX_INO, &self) == 0)
+                                stuck_add(&stuck, dir_key(&self));
+                        r = -EBUSY;
+                }
+                if (depth == 0)
+                        break;
+                r = 0;
+                /* Done here: go back up; the next scan of the parent removes it. */
+                int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (up < 0) {
+                        r = -errno;
+                        break;
+                }
+                close(cur);
+                cur = up;
+                depth--;
+        }
+        free(stuck.keys);
+        if (r < 0)
+                return r;
+        return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 int fs_remove_tree(const char *path)
 {
-        return walk(path, remove_entry, NULL);
+        return fs_remove_tree_at(AT_FDCWD, path);
 }
 
 typedef struct {
@@ -196,7 +317,9 @@ int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes)
                 return -errno;
         usage u = { 0 };
         int r = walk(path, count_entry, &u);
-        if (r < 0 && r != -EBUSY) /* other mounts are not ours to count */
+        /* Other mounts are not ours to count; a tree deeper than the
+         * descriptor limit is counted as far as it can be. */
+        if (r < 0 && r != -EBUSY && r != -EMFILE && r != -ENFILE)
                 return r;
         *ret_bytes = u.bytes;
         *ret_inodes = u.inodes;

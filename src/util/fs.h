@@ -13,8 +13,10 @@ int fs_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len)
 int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* mkdir -p; existing directories are fine. */
 int fs_mkdir_p(const char *path, mode_t mode);
-/* rm -rf without crossing mount points; a missing path is fine. */
+/* rm -rf without crossing mount points (a mount inside gives -EBUSY); a
+ * missing path is fine. Any depth: it holds two descriptors at a time. */
 int fs_remove_tree(const char *path);
+int fs_remove_tree_at(int dfd, const char *name);
 /* Disk bytes (allocated blocks) and inodes used under path, not crossing
  * mount points; hard links counted once per directory entry. */
 int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);

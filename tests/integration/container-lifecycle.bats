@@ -98,27 +98,19 @@ run_to_exit() {
         [ "$(log_text "$CTR_ID")" = failing ]
 }
 
-@test "a command that does not exist in the image fails at create or start with the runtime's message, and leaves nothing" {
-        local cfg
+@test "a command that does not exist in the image: create fails with the runtime's message (crun and runc), nothing left" {
+        local handler cfg
         cfg="$(ctr_config nocmd '.command = ["/no/such/program"]')"
-        run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" "$cfg")"
-        if jq -e .ok <<<"$output" >/dev/null; then
-                CTR_ID="$(jq -r .response.containerId <<<"$output")"
-                run pyc call StartContainer "{\"container_id\": \"$CTR_ID\"}"
-                # Either start refuses, or the process ran and failed (127).
-                if jq -e .ok <<<"$output" >/dev/null; then
-                        wait_state "$CTR_ID" CONTAINER_EXITED
-                        output="$(ctr_status "$CTR_ID")"
-                        check '.status.exitCode != 0 and .status.reason == "Error"'
-                else
-                        check '.details | test("no such file|not found|No such file")'
-                fi
-                cri RemoveContainer "{\"container_id\": \"$CTR_ID\"}" >/dev/null
-                wait_ctr_gone "$CTR_ID"
-        else
-                check '.details | test("no such file|not found|No such file")'
-        fi
-        assert_no_containers
+        for handler in crun runc; do
+                POD_RUNTIME=$handler new_pod "nocmd-$handler"
+                run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" "$cfg")"
+                echo "$handler: $output" >&2
+                check '.code == "INTERNAL"'
+                check --arg h "$handler" '.details | contains("nocmd") and contains($h + " create: ")
+                        and contains("/no/such/program") and test("not found|no such file"; "i")'
+                [ -z "$(ls -A "$TEST_DIR/run/attach")" ]
+                assert_no_containers
+        done
 }
 
 # ---- stop ---------------------------------------------------------------------------
@@ -281,7 +273,7 @@ elapsed_ms() {
 
 @test "a second container with the same name and attempt in the pod is refused; other pods and attempts are fine" {
         new_ctr dup
-        local first="$CTR_ID" cfg
+        local first="$CTR_ID" pod1="$POD_ID" pod1_file="$POD_FILE" cfg
         cfg="$(ctr_config dup)"
         run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" "$cfg")"
         check '.code == "ALREADY_EXISTS"'
@@ -297,9 +289,7 @@ elapsed_ms() {
         [ "$(cri ListContainers '{}' | jq '.containers | length')" -eq 3 ]
         # Once the first is removed, its name is free again.
         cri RemoveContainer "{\"container_id\": \"$first\"}" >/dev/null
-        local keep="$POD_ID" keep_file="$POD_FILE"
-        POD_ID="$(cri ListContainers "{\"filter\": {\"id\": \"$CTR_ID\"}}" | jq -r '.containers[0].podSandboxId')"
-        run pyc call CreateContainer "$(create_request "$(cri ListPodSandbox '{"filter": {"label_selector": {"app": "lifecycle"}}}' | jq -r '.items[0].id')" "$TEST_DIR/pod-lifecycle.json" "$cfg")"
+        run pyc call CreateContainer "$(create_request "$pod1" "$pod1_file" "$cfg")"
         check '.ok'
 }
 
@@ -487,13 +477,19 @@ assert_still_serving() {
 }
 
 @test "a runtime failing at create: its message in the error; no mount, bundle, cgroup or process left" {
+        # A pod with a cgroup parent of its own, to look for leftovers in.
+        local parent="ocid-ctrtest-$$-$RANDOM"
+        new_pod badcpu '.linux.cgroup_parent = $p' --arg p "/$parent"
         # A CPU this machine does not have: crun cannot write cpuset.cpus.
         run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" \
                 "$(ctr_config badcpu '.linux.resources.cpuset_cpus = "1000"')")"
-        check '.ok | not'
-        echo "$output" >&2
-        check '.details | contains("crun")'
+        local left
+        left="$(find /sys/fs/cgroup -path "*/$parent/*" -type d 2>/dev/null)"
+        find /sys/fs/cgroup -depth -name "$parent" -type d -exec rmdir {} \; 2>/dev/null || true
+        check '.code == "INTERNAL"'
+        check '.details | test("badcpu.*crun create: .*cpuset")'
+        [ -z "$left" ] || { echo "cgroups left: $left" >&2; return 1; }
         [ -z "$(pgrep -af conmon | grep -F -- "$TEST_DIR" || true)" ]
-        [ -z "$(find /sys/fs/cgroup -name 'ocid-*' -newer "$POD_FILE" 2>/dev/null | head -3)" ]
+        [ -z "$(ls -A "$TEST_DIR/run/attach")" ]
         assert_still_serving
 }

@@ -113,6 +113,43 @@ insecure = true"
         check '.images[0].repoTags == ["docker.io/library/dbig:latest"]'
 }
 
+@test "a layer another pull has just unpacked is counted in ImageFsInfo by the image that records it first" {
+        # big = the busybox layer + a 24 MiB layer; busybox = that first
+        # layer only. While big's second layer crawls through the proxy,
+        # busybox finds its layer on disk (big unpacked it) and records
+        # the image first.
+        push_image busybox:latest
+        start_proxy --rate $((8 << 20))
+        insecure_registry "$PROXY"
+        start_image_ocid
+        ocic pull "$PROXY/big:latest" >"$BATS_TEST_TMPDIR/pull" 2>&1 &
+        local p=$!
+        wait_proxy_log "^BEGIN GET /v2/big/blobs/$BIG_BLOB "
+        # Wait for big's first layer to be on disk.
+        local i
+        for i in $(seq 1 100); do
+                [ -n "$(ls -A "$ROOT/layers")" ] && break
+                sleep 0.05
+        done
+        [ "$(ls "$ROOT/layers" | wc -l)" = 1 ]
+        local before
+        before="$(ocid_blob_gets busybox)"
+        run -0 ocic pull "$PROXY/busybox:latest"
+        # Only its config was fetched: the layer was there already.
+        [ "$(ocid_blob_gets busybox)" = $((before + 1)) ]
+        kill -0 "$p"
+        wait "$p"
+        local concurrent sequential
+        concurrent="$(ocic imagefsinfo | jq -c '.imageFilesystems[0] | [.usedBytes.value, .inodesUsed.value]')"
+        # The same two images pulled one after the other.
+        run -0 ocic rmi -a
+        store_is_empty
+        run -0 ocic pull "$PROXY/busybox:latest"
+        run -0 ocic pull "$PROXY/big:latest"
+        sequential="$(ocic imagefsinfo | jq -c '.imageFilesystems[0] | [.usedBytes.value, .inodesUsed.value]')"
+        [ "$concurrent" = "$sequential" ]
+}
+
 @test "a second pull of an image already present fetches no blob, only the manifest" {
         insecure_registry "$REGISTRY"
         start_image_ocid
@@ -158,7 +195,6 @@ insecure = true"
         local rc=0
         wait "$pull" || rc=$?
         [ "$rc" = 1 ]
-        cat "$BATS_TEST_TMPDIR/pull"
         grep -q "'$PROXY/big:latest'" "$BATS_TEST_TMPDIR/pull"
         grep -q "$blob" "$BATS_TEST_TMPDIR/pull"
         grep -q "^UPSTREAM-LOST GET /v2/big/blobs/$blob " "$PROXY_LOG"

@@ -6,6 +6,8 @@
 # selection, and the errors for what cannot be pulled.
 #
 # One registry for the file; a fresh ocid (fresh root) for every test.
+# Runs as root (overlay mount, trusted.* xattrs); needs getfattr (Debian's
+# attr package).
 
 bats_require_minimum_version 1.5.0
 
@@ -47,6 +49,9 @@ teardown_file() {
 
 teardown() {
         show_log_on_failure
+        if mountpoint -q "$BATS_TEST_TMPDIR/merged" 2>/dev/null; then
+                umount "$BATS_TEST_TMPDIR/merged"
+        fi
         stop_ocid
         if [ -n "${SCHEMA1_DIR:-}" ]; then
                 stop_registry "$SCHEMA1_DIR"

@@ -215,7 +215,7 @@ exec_sync() {
         local id="$1" timeout="$2" out
         shift 2
         out="$(pyc --timeout 60 call ExecSync "$(jq -cn --arg id "$id" --argjson t "$timeout" \
-                '{container_id: $id, cmd: $ARGS.positional, timeout: $t}' --args "$@")")"
+                '{container_id: $id, cmd: $ARGS.positional, timeout: $t}' --args -- "$@")")"
         EXEC_OUT= EXEC_ERR= EXEC_CODE=
         if jq -e .ok >/dev/null <<<"$out"; then
                 EXEC_OUT="$(jq -r '.response.stdout // "" | @base64d' <<<"$out")"

@@ -918,6 +918,27 @@ static void test_blob_offset(void **state)
         check_sample(f);
 }
 
+/* dir_fd may be an O_PATH descriptor. */
+static void test_dir_fd_opath(void **state)
+{
+        fixture *f = *state;
+        _cleanup_buf_ buf b = sample_tar();
+        int fd = memfd_create("layer", MFD_CLOEXEC);
+        assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        int dir = open(f->layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dir >= 0);
+        static const unpack_limits l = UNPACK_DEFAULT_LIMITS;
+        unpack_result res = { 0 };
+        ocid_error err = OCID_ERROR_INIT;
+        assert_int_equal(layer_unpack(fd, dir, &l, &res, &err), 0);
+        close(dir);
+        close(fd);
+        unpack_result_release(&res);
+        check_sample(f);
+        check_contained(f);
+}
+
 static void test_empty_blob(void **state)
 {
         fixture *f = *state;
@@ -1629,6 +1650,7 @@ int main(void)
                 T(test_diff_id_covers_trailing_padding),
                 T(test_gzip_multi_member),
                 T(test_blob_offset),
+                T(test_dir_fd_opath),
                 T(test_empty_blob),
                 T(test_formats),
                 T(test_name_bytes),

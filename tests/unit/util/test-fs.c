@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static int setup(void **state)
@@ -337,6 +338,31 @@ static void test_remove_tree_missing_and_file(void **state)
         assert_false(exists(file));
 }
 
+/* Deeper than the descriptor limit: an image layer can build such a tree. */
+static void test_remove_tree_deeper_than_fd_limit(void **state)
+{
+        _cleanup_free_ char *tree = at(state, "deep");
+        assert_int_equal(mkdir(tree, 0755), 0);
+        int fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < 3000; i++) {
+                assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                int next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(next >= 0);
+                close(fd);
+                fd = next;
+        }
+        close(fd);
+        struct rlimit old, low = { 64, 64 };
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low.rlim_max = old.rlim_max;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        int r = fs_remove_tree(tree);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        assert_int_equal(r, 0);
+        assert_int_equal(access(tree, F_OK), -1);
+}
+
 static void test_remove_tree_symlinks_not_followed(void **state)
 {
         /* Precious data outside the tree, reachable through links inside. */
@@ -467,6 +493,7 @@ int main(void)
                 T(test_remove_tree_symlinks_not_followed),
                 T(test_remove_tree_stops_at_mounts),
                 T(test_remove_tree_stops_at_bind_mounts),
+                T(test_remove_tree_deeper_than_fd_limit),
                 cmocka_unit_test(test_path_join),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
