@@ -96,6 +96,12 @@ http:
   addr: $REGISTRY
   secret: $(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 EOF
+        # The secret is the registry's own: readable by its user only.
+        chmod 0600 "$REGISTRY_CONF"
+        if getent group docker-registry >/dev/null; then
+                chgrp docker-registry "$REGISTRY_CONF"
+                chmod 0640 "$REGISTRY_CONF"
+        fi
 fi
 # 127.0.0.1:5000 speaks plain HTTP.
 if [ ! -f "$REGISTRIES_DROPIN" ]; then
@@ -207,6 +213,7 @@ else
         sleep 3 # a few lines of output
 fi
 
+ctr="${ctr:0:13}" # ocic takes unique ID prefixes, as crictl does
 echo
 echo "# ocic pods"
 ocic pods

@@ -758,10 +758,13 @@ int container_start(container_manager *m, const char *id, ocid_error *err)
                                    c->state == CONTAINER_RUNNING ? "running" : "not startable");
         } else {
                 char *args[] = { "start", c->id, NULL };
+                /* Taken before: a quick process can exit (and conmon stamp
+                 * its exit file) before `start` returns. */
+                int64_t started = now_ns();
                 r = run_runtime(m, c->runtime_handler, args, err);
                 if (r == 0)
                         r = set_state(m, c->id, "UPDATE containers SET state = 1, started_at = ? WHERE id = ?",
-                                      now_ns(), err);
+                                      started, err);
                 if (r == 0)
                         log_info("container %s started", c->id);
         }

@@ -200,9 +200,13 @@ static void stream_finish(stream *st, grpc_status status, const char *message)
         st->deadline = NULL;
         if (st->call)
                 atomic_store(&st->call->cancelled, true);
-        log_debug("grpc %s: %s%s%s (%llu ms)", st->path ? st->path : "?",
-                  grpc_status_name(status), message ? ": " : "", message ? message : "",
-                  (unsigned long long)(now_ms() - st->started_ms));
+        /* Failures of the daemon itself are worth an operator's attention;
+         * a caller's bad request or a missing object is not. */
+        log_at(status == GRPC_INTERNAL || status == GRPC_UNKNOWN || status == GRPC_UNAVAILABLE
+                       ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG,
+               "grpc %s: %s%s%s (%llu ms)", st->path ? st->path : "?",
+               grpc_status_name(status), message ? ": " : "", message ? message : "",
+               (unsigned long long)(now_ms() - st->started_ms));
 
         if (!st->responded) {
                 st->responded = true;

@@ -493,3 +493,25 @@ assert_still_serving() {
         [ -z "$(ls -A "$TEST_DIR/run/attach")" ]
         assert_still_serving
 }
+
+@test "conmon killed while the container runs: the container is reported exited (137), not stuck, and removes cleanly" {
+        run_ctr orphan
+        local pid conmon
+        pid="$(ctr_pid "$CTR_ID")"
+        conmon="$(cat "$TEST_DIR/run/containers/$CTR_ID/conmon.pid")"
+        [[ "$(tr '\0' ' ' <"/proc/$conmon/cmdline")" == *conmon*"$CTR_ID"* ]]
+        kill -KILL "$conmon"
+        wait_state "$CTR_ID" CONTAINER_EXITED 10
+        output="$(ctr_status "$CTR_ID")"
+        check '.status.exitCode == 137 and .status.reason == "Error"'
+        # The container's process did not outlive its monitor.
+        local i
+        for i in $(seq 1 30); do
+                [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && break
+                sleep 0.1
+        done
+        [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status"
+        cri RemoveContainer "{\"container_id\": \"$CTR_ID\"}" >/dev/null
+        wait_ctr_gone "$CTR_ID" "$pid"
+        assert_still_serving
+}
