@@ -100,16 +100,6 @@ static bool has_mount_at(const ctr_config *cfg, const char *path)
         return false;
 }
 
-static int pod_namespace(const sandbox *sb, unsigned kind, bool host, oci_namespace *ret)
-{
-        if (host) {
-                *ret = (oci_namespace){ .mode = NS_MODE_HOST };
-                return 0;
-        }
-        /* The path lives as long as the pod: the spec's lifetime is shorter. */
-        *ret = (oci_namespace){ .mode = NS_MODE_JOIN, .path = ns_path(sb->dir, kind) };
-        return 0;
-}
 
 CRI_HANDLER(cri_create_container)
 {
@@ -160,13 +150,10 @@ CRI_HANDLER(cri_create_container)
         spec.cap_bounding = oci_current_bounding_set();
 
         /* Namespaces: the pod's, or the host's, or (pid) per the request. */
-        _cleanup_free_ char *net_path = NULL, *ipc_path = NULL, *uts_path = NULL, *pid_path = NULL;
-        pod_namespace(sb, NS_NET, sb->host_network, &spec.net);
-        pod_namespace(sb, NS_IPC, sb->host_ipc, &spec.ipc);
-        pod_namespace(sb, NS_UTS, sb->host_network, &spec.uts);
-        net_path = (char *)spec.net.path;
-        ipc_path = (char *)spec.ipc.path;
-        uts_path = (char *)spec.uts.path;
+        char *ns_paths[3];
+        cri_join_pod_namespaces(sb, &spec, ns_paths);
+        _cleanup_free_ char *net_path = ns_paths[0], *ipc_path = ns_paths[1], *uts_path = ns_paths[2];
+        _cleanup_free_ char *pid_path = NULL;
         const Runtime__V1__NamespaceOption *nso = sc ? sc->namespace_options : NULL;
         spec.pid.mode = NS_MODE_NEW;
         if (nso && nso->pid == RUNTIME__V1__NAMESPACE_MODE__NODE) {

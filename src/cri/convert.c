@@ -1,4 +1,5 @@
 #include "cri/convert.h"
+#include "runtime/namespaces.h"
 #include "util/xalloc.h"
 
 typedef struct {
@@ -20,4 +21,20 @@ void *cri_copy_map(void **src, size_t n, size_t *ret_n, const ProtobufCMessageDe
         }
         *ret_n = n;
         return dst;
+}
+
+static oci_namespace pod_namespace(const sandbox *sb, unsigned kind, bool host, char **path)
+{
+        if (host)
+                return (oci_namespace){ .mode = NS_MODE_HOST };
+        *path = ns_path(sb->dir, kind);
+        return (oci_namespace){ .mode = NS_MODE_JOIN, .path = *path };
+}
+
+void cri_join_pod_namespaces(const sandbox *sb, container_spec *spec, char *paths[3])
+{
+        paths[0] = paths[1] = paths[2] = NULL;
+        spec->net = pod_namespace(sb, NS_NET, sb->host_network, &paths[0]);
+        spec->ipc = pod_namespace(sb, NS_IPC, sb->host_ipc, &paths[1]);
+        spec->uts = pod_namespace(sb, NS_UTS, sb->host_network, &paths[2]);
 }

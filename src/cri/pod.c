@@ -58,12 +58,9 @@ static int start_infra(cri_state *st, const char *pod_id, ocid_error *err)
                 .seccomp = SECCOMP_UNCONFINED,
                 .pid = { .mode = NS_MODE_NEW },
         };
-        _cleanup_free_ char *net = ns_path(sb->dir, NS_NET);
-        _cleanup_free_ char *ipc = ns_path(sb->dir, NS_IPC);
-        _cleanup_free_ char *uts = ns_path(sb->dir, NS_UTS);
-        spec.net = sb->host_network ? (oci_namespace){ .mode = NS_MODE_HOST } : (oci_namespace){ NS_MODE_JOIN, net };
-        spec.uts = sb->host_network ? (oci_namespace){ .mode = NS_MODE_HOST } : (oci_namespace){ NS_MODE_JOIN, uts };
-        spec.ipc = sb->host_ipc ? (oci_namespace){ .mode = NS_MODE_HOST } : (oci_namespace){ NS_MODE_JOIN, ipc };
+        char *ns_paths[3];
+        cri_join_pod_namespaces(sb, &spec, ns_paths);
+        _cleanup_free_ char *net = ns_paths[0], *ipc = ns_paths[1], *uts = ns_paths[2];
         container_request creq = {
                 .sandbox_id = sb->id, .name = "POD", .image_id = "", .image_name = "",
                 .rootfs_dir = st->pause_rootfs, .infra = true, .runtime_handler = sb->runtime_handler,

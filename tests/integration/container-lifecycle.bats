@@ -515,3 +515,39 @@ assert_still_serving() {
         wait_ctr_gone "$CTR_ID" "$pid"
         assert_still_serving
 }
+
+# ---- the same through ocic -------------------------------------------------------------------
+
+@test "ocic drives the lifecycle (create, start, ps, inspect, exec --sync, logs, update, stop, rm) and agrees with the Python client" {
+        local cfg="$TEST_DIR/work.ocic.json"
+        ctr_config viaocic '.command = ["/bin/sh", "-c", "echo hello from ocic; trap \"exit 0\" TERM; while :; do sleep 0.1; done"]
+                | .linux.resources = {memory_limit_in_bytes: 104857600}' >"$cfg"
+        CTR_ID="$("$OCIC" -t 30s create "$POD_ID" "$cfg" "$POD_FILE")"
+        [ ${#CTR_ID} -eq 64 ]
+        [ "$(ctr_state "$CTR_ID")" = CONTAINER_CREATED ]
+        "$OCIC" -t 30s start "$CTR_ID"
+        [ "$(ctr_state "$CTR_ID")" = CONTAINER_RUNNING ]
+        [ "$("$OCIC" ps -q)" = "$CTR_ID" ]
+        run "$OCIC" ps -o json
+        check --arg id "$CTR_ID" '.containers | length == 1 and .[0].id == $id and .[0].state == "CONTAINER_RUNNING"'
+        run "$OCIC" inspect -o json "$CTR_ID"
+        check --arg id "$CTR_ID" '.status.id == $id and .status.metadata.name == "viaocic"'
+        run "$OCIC" exec --sync "$CTR_ID" /bin/echo exec via ocic
+        [ "$status" -eq 0 ] && [ "$output" = "exec via ocic" ]
+        run "$OCIC" exec --sync "$CTR_ID" /bin/sh -c 'exit 4'
+        [ "$status" -eq 4 ]
+        wait_log "$CTR_ID" "hello from ocic"
+        run "$OCIC" logs "$CTR_ID"
+        [ "$output" = "hello from ocic" ]
+        "$OCIC" update --memory 209715200 "$CTR_ID"
+        local pid rel
+        pid="$(ctr_pid "$CTR_ID")"
+        rel="$(awk -F: '$2 == "memory" { print $3 }' "/proc/$pid/cgroup")"
+        [ "$(cat "/sys/fs/cgroup/memory$rel/memory.limit_in_bytes")" -eq 209715200 ]
+        "$OCIC" -t 30s stop -t 10 "$CTR_ID"
+        output="$(ctr_status "$CTR_ID")"
+        check '.status.state == "CONTAINER_EXITED" and .status.reason == "Completed"'
+        "$OCIC" -t 30s rm "$CTR_ID"
+        wait_ctr_gone "$CTR_ID" "$pid"
+        [ -z "$("$OCIC" ps -a -q)" ]
+}

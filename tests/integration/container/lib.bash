@@ -189,7 +189,8 @@ ctr_status() {
 }
 
 ctr_state() {
-        ctr_status "$1" | jq -r .status.state
+        # proto3 JSON leaves out the zero value, CONTAINER_CREATED.
+        ctr_status "$1" | jq -r '.status.state // "CONTAINER_CREATED"'
 }
 
 wait_state() {
