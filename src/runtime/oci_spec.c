@@ -9,6 +9,7 @@
 #include "util/xalloc.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -416,6 +417,62 @@ static bool valid_permissions(const char *p)
         return true;
 }
 
+static json_object *device_json(const char *path, const struct stat *st)
+{
+        json_object *dev = json_object_new_object();
+        add_str(dev, "path", path);
+        add_str(dev, "type", S_ISCHR(st->st_mode) ? "c" : "b");
+        json_object_object_add(dev, "major", json_object_new_int64(major(st->st_rdev)));
+        json_object_object_add(dev, "minor", json_object_new_int64(minor(st->st_rdev)));
+        json_object_object_add(dev, "fileMode", json_object_new_int((int)(st->st_mode & 0777)));
+        json_object_object_add(dev, "uid", json_object_new_int64(st->st_uid));
+        json_object_object_add(dev, "gid", json_object_new_int64(st->st_gid));
+        return dev;
+}
+
+static bool device_requested(const container_spec *spec, const char *path)
+{
+        for (size_t i = 0; i < spec->n_devices; i++)
+                if (spec->devices[i].container_path && STREQ(spec->devices[i].container_path, path))
+                        return true;
+        return false;
+}
+
+/* A privileged container sees the host's devices, as on containerd and
+ * CRI-O: every character and block device under /dev, except the
+ * console and what the runtime mounts itself (pts, shm, mqueue) or what
+ * is not a device tree (fd, hidden directories). */
+static void add_host_devices(json_object *devices, const container_spec *spec, const char *dir, int depth)
+{
+        if (depth > 8)
+                return;
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+                        abort();
+                struct stat st;
+                if (lstat(path, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        if (depth > 0 || !(STREQ(e->d_name, "pts") || STREQ(e->d_name, "shm") ||
+                                           STREQ(e->d_name, "mqueue") || STREQ(e->d_name, "fd")))
+                                add_host_devices(devices, spec, path, depth + 1);
+                        continue;
+                }
+                if ((!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) || STREQ(path, "/dev/console") ||
+                    device_requested(spec, path))
+                        continue;
+                json_object_array_add(devices, device_json(path, &st));
+        }
+        closedir(d);
+}
+
 static int add_devices(json_object *linux_obj, json_object *resources, const container_spec *spec,
                        ocid_error *err)
 {
@@ -490,6 +547,8 @@ static int add_devices(json_object *linux_obj, json_object *resources, const con
                 if (!spec->privileged)
                         json_object_array_add(rules, device_rule(true, type, major, minor, perm));
         }
+        if (spec->privileged)
+                add_host_devices(devices, spec, "/dev", 0);
         return 0;
 }
 

@@ -98,7 +98,15 @@ more out" ]
         [ "$(in_ctr "$CTR_ID" /bin/echo still)" = still ]
 }
 
-@test "ExecSync with its children past the timeout: the whole exec'd tree is gone" {
+@test "ExecSync with its children past the timeout: the whole exec'd tree is gone (crun and runc)" {
+        local handler
+        for handler in crun runc; do
+                POD_RUNTIME=$handler new_pod "tree-$handler"
+                exec_tree_killed
+        done
+}
+
+exec_tree_killed() {
         run_ctr tree
         run pyc call ExecSync "{\"container_id\": \"$CTR_ID\", \"cmd\": [\"/bin/sh\", \"-c\", \"sleep 4712 & sleep 4713; wait\"], \"timeout\": 1}"
         check '.code == "DEADLINE_EXCEEDED"'

@@ -296,7 +296,11 @@ elapsed_ms() {
 # ---- runtime handlers ------------------------------------------------------------------
 
 @test "runtime handler runc: a container runs, execs, logs, stops and is removed through runc" {
-        POD_RUNTIME=runc new_pod viarunc
+        # The pod through the Python client's RunPodSandbox with its handler.
+        POD_FILE="$TEST_DIR/pod-viarunc.json"
+        pod_config "$POD_FILE" viarunc
+        POD_ID="$(cri RunPodSandbox "$(jq -c '{config: ., runtime_handler: "runc"}' "$POD_FILE")" | jq -r .podSandboxId)"
+        [ "$(cri PodSandboxStatus "{\"pod_sandbox_id\": \"$POD_ID\"}" | jq -r .status.runtimeHandler)" = runc ]
         run_ctr r '.command = ["/bin/sh", "-c", "echo hello from runc; trap \"exit 0\" TERM; while :; do sleep 0.1; done"]'
         wait_log "$CTR_ID" "hello from runc"
         output="$(ctr_info "$CTR_ID")"

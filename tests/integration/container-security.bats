@@ -206,7 +206,7 @@ cap_field() {
         fi
 }
 
-@test "privileged: /sys is writable, the device cgroup allows everything, no seccomp filter" {
+@test "privileged: the host's devices, /sys writable, the device cgroup allows everything, no seccomp filter" {
         run_ctr priv '.linux.security_context.privileged = true
                 | .linux.security_context.seccomp = {profile_type: "RuntimeDefault"}'
         in_ctr "$CTR_ID" /bin/grep -q ' /sys rw,' /proc/self/mountinfo
@@ -215,6 +215,19 @@ cap_field() {
         pid="$(ctr_pid "$CTR_ID")"
         cg="$(awk -F: '$2 == "devices" { print $3 }' "/proc/$pid/cgroup")"
         [ "$(cat "/sys/fs/cgroup/devices$cg/devices.list")" = "a *:* rwm" ]
+        # The host's devices are there (with the host's numbers), the
+        # console and /dev/pts are the container's own.
+        local dev n=0
+        for dev in /dev/kmsg /dev/loop-control /dev/fuse /dev/loop0 /dev/vda; do
+                [ -c "$dev" ] || [ -b "$dev" ] || continue
+                [ "$(in_ctr "$CTR_ID" /bin/stat -c %t:%T "$dev")" = "$(stat -c %t:%T "$dev")" ]
+                n=$((n + 1))
+        done
+        [ "$n" -gt 0 ]
+        # Not so for an unprivileged container.
+        run_ctr plain
+        exec_sync "$CTR_ID" 10 /bin/stat /dev/kmsg >/dev/null
+        [ "$EXEC_CODE" -ne 0 ]
 }
 
 @test "an unknown capability name: INVALID_ARGUMENT naming it, nothing left" {
@@ -318,4 +331,81 @@ cap_field() {
         run_ctr stranger
         exec_sync "$CTR_ID" 10 /bin/cat /dev/shm/note >/dev/null
         [ "$EXEC_CODE" -ne 0 ]
+}
+
+@test "privileged with the runc handler too: all capabilities but CAP_SYS_RESOURCE, the host's devices" {
+        POD_RUNTIME=runc new_pod privrunc
+        run_ctr priv '.linux.security_context.privileged = true'
+        [ "$(ctr_info "$CTR_ID" | jq -r .runtimeHandler)" = runc ]
+        local daemon_bnd
+        daemon_bnd="$(awk '$1 == "CapBnd:" { print $2 }' "/proc/$OCID_PID/status")"
+        [ "$(cap_field "$CTR_ID" CapEff)" = "$daemon_bnd" ]
+        [ "$(in_ctr "$CTR_ID" /bin/stat -c %t:%T /dev/kmsg)" = "$(stat -c %t:%T /dev/kmsg)" ]
+        in_ctr "$CTR_ID" /bin/grep -q ' /sys rw,' /proc/self/mountinfo
+}
+
+# ---- devices, namespaces, seccomp profiles, terminals ------------------------------------------------
+
+@test "a CRI device mapping: the host's /dev/null appears at /dev/mynull with its numbers, usable" {
+        run_ctr dev '.devices = [{container_path: "/dev/mynull", host_path: "/dev/null", permissions: "rw"}]'
+        [ "$(in_ctr "$CTR_ID" /bin/stat -c '%F %t:%T' /dev/mynull)" = "character special file 1:3" ]
+        in_ctr "$CTR_ID" /bin/sh -c 'echo hi > /dev/mynull' >/dev/null
+}
+
+@test "a device whose host path does not exist: NOT_FOUND naming it, nothing left" {
+        run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" \
+                "$(ctr_config nodev '.devices = [{container_path: "/dev/x", host_path: "/dev/no-such-device", permissions: "rw"}]')")"
+        check '.code == "NOT_FOUND"'
+        check '.details | contains("/dev/no-such-device")'
+        assert_no_containers
+}
+
+@test "pid namespace: CONTAINER is private, NODE is the host's, TARGET joins another container's" {
+        run_ctr own
+        local target="$CTR_ID"
+        [ "$(in_ctr "$CTR_ID" /bin/ps -o pid= | wc -l)" -le 3 ]
+        in_ctr "$CTR_ID" /bin/ps -o pid,args | grep -q '^ *1 /bin/sleep 3600'
+        run_ctr host '.linux.security_context.namespace_options = {pid: "NODE"}'
+        # The daemon itself is visible.
+        in_ctr "$CTR_ID" /bin/ps -o pid,args | grep -q "^ *$OCID_PID .*ocid"
+        run_ctr joiner '.linux.security_context.namespace_options = {pid: "TARGET", target_id: $t}
+                | .command = ["/bin/sleep", "2222"]' --arg t "$target"
+        run in_ctr "$CTR_ID" /bin/ps -o pid,args
+        [[ "$output" =~ (^|$'\n')\ *1\ /bin/sleep\ 3600 ]]
+        [[ "$output" == *"/bin/sleep 2222"* ]]
+}
+
+@test "pid namespace TARGET of a container that is not running: FAILED_PRECONDITION, nothing left" {
+        new_ctr idle
+        run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" \
+                "$(ctr_config joiner '.linux.security_context.namespace_options = {pid: "TARGET", target_id: $t}' --arg t "$CTR_ID")")"
+        check '.code == "FAILED_PRECONDITION"'
+        [ "$(cri ListContainers '{}' | jq '.containers | length')" -eq 1 ]
+}
+
+@test "seccomp Localhost profile: the listed syscalls fail with EPERM; a missing profile is INVALID_ARGUMENT" {
+        cat >"$TEST_DIR/work.seccomp.json" <<'JSON'
+{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+JSON
+        run_ctr sc '.linux.security_context.seccomp = {profile_type: "Localhost", localhost_ref: $p}' \
+                --arg p "$TEST_DIR/work.seccomp.json"
+        exec_sync "$CTR_ID" 10 /bin/mkdir /tmp/x >/dev/null
+        [ "$EXEC_CODE" -ne 0 ]
+        [[ "$EXEC_ERR" == *"Operation not permitted"* ]]
+        in_ctr "$CTR_ID" /bin/touch /tmp/file-ok >/dev/null
+        [ "$(cap_field "$CTR_ID" Seccomp)" = 2 ]
+        run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" \
+                "$(ctr_config missing '.linux.security_context.seccomp = {profile_type: "Localhost", localhost_ref: "/nonexistent/profile.json"}')")"
+        check '.code == "INVALID_ARGUMENT"'
+        check '.details | contains("/nonexistent/profile.json")'
+        [ "$(cri ListContainers '{}' | jq '.containers | length')" -eq 1 ]
+}
+
+@test "tty: the process has a terminal on stdout; without tty it has none" {
+        run_ctr tty '.tty = true | .command = ["/bin/sh", "-c", "[ -t 1 ] && echo is-a-tty || echo no-tty; sleep 3600"]'
+        wait_log "$CTR_ID" 'F (is-a-tty|no-tty)'
+        [ "$(log_text "$CTR_ID" | tr -d '\r')" = is-a-tty ]
+        run_ctr notty '.command = ["/bin/sh", "-c", "[ -t 1 ] && echo is-a-tty || echo no-tty; sleep 3600"]'
+        wait_log "$CTR_ID" 'F (is-a-tty|no-tty)'
+        [ "$(log_text "$CTR_ID")" = no-tty ]
 }

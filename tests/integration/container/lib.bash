@@ -11,6 +11,10 @@
 #   teardown_file() { ctr_file_teardown; }
 #   teardown()      { ctr_test_teardown; }
 #
+# (ctr_file_setup is ctr_images_setup, then ctr_daemon_start; a file that
+# needs a daemon per test calls them apart. ctr_daemon_restart TERM|KILL
+# restarts the daemon on the same directories.)
+#
 # Images (exported by ctr_file_setup, all pulled into the daemon):
 #   BUSYBOX       busybox, Cmd ["/bin/sh"], no Entrypoint, no User
 #   BUSYBOX_ID    its image ID (config digest)
@@ -45,6 +49,12 @@ CTR_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CRI_CLIENT="$CTR_LIB_DIR/../interop/cri_client.py"
 
 ctr_file_setup() {
+        ctr_images_setup
+        ctr_daemon_start "$@"
+}
+
+# ctr_images_setup: the registry with the test images; the Python modules.
+ctr_images_setup() {
         start_registry
         push_image busybox:latest >/dev/null
         export BUSYBOX="$IMAGE_REF" BUSYBOX_ID="$IMAGE_ID"
@@ -58,7 +68,11 @@ ctr_file_setup() {
 
         export PY_GEN="$(mktemp -d /tmp/ocid-ctr-py.XXXXXX)"
         protoc -I "$OCID_SOURCE_DIR/proto" --python_out="$PY_GEN" runtime/v1/api.proto
+}
 
+# ctr_daemon_start [ocid flags]: fresh test dirs, ocid using the test
+# registry (plain HTTP), the test images pulled.
+ctr_daemon_start() {
         prepare_ocid_dirs
         printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY" >"$TEST_DIR/registries.conf"
         mkdir -p "$TEST_DIR/registries.conf.d"
@@ -68,6 +82,20 @@ ctr_file_setup() {
         for ref in "$BUSYBOX" "$APP_IMAGE" "$ENTRY_IMAGE" "$USR1_IMAGE"; do
                 "$OCIC" -t 60s pull "$ref" >/dev/null
         done
+}
+
+# ctr_daemon_restart SIGNAL: stop ocid with SIGNAL (TERM or KILL), keeping
+# its directories, and start it again on them.
+ctr_daemon_restart() {
+        kill "-$1" "$OCID_PID"
+        local i
+        for i in $(seq 1 200); do
+                kill -0 "$OCID_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        wait "$OCID_PID" 2>/dev/null || true
+        start_ocid --registries-conf "$TEST_DIR/registries.conf" \
+                --registries-conf-dir "$TEST_DIR/registries.conf.d"
 }
 
 ctr_file_teardown() {

@@ -1004,6 +1004,17 @@ static void test_devices_privileged(void **state)
         assert_true(json_object_get_boolean(jget(rules, "0.allow")));
         assert_null(jget(rules, "0.type"));
         assert_string_equal(jstr(rules, "0.access"), "rwm");
+        /* The host's devices are in the container: /dev/null at least,
+         * never the console nor anything under /dev/pts. */
+        json_object *devs = jget(o, "linux.devices");
+        bool null_seen = false;
+        for (size_t i = 0; i < json_object_array_length(devs); i++) {
+                const char *p = json_object_get_string(json_object_object_get(json_object_array_get_idx(devs, i), "path"));
+                null_seen |= strcmp(p, "/dev/null") == 0;
+                assert_string_not_equal(p, "/dev/console");
+                assert_true(strncmp(p, "/dev/pts/", 9) != 0);
+        }
+        assert_true(null_seen);
 }
 
 static void test_annotations(void **state)
