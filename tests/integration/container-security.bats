@@ -375,6 +375,27 @@ cap_field() {
         [[ "$output" == *"/bin/sleep 2222"* ]]
 }
 
+@test "pid namespace POD: ocid's pause is PID 1 of the pod, every container joins it, nothing left after" {
+        local pauses_before
+        pauses_before="$(pgrep -xc pause || true)"
+        new_pod shared '.linux.security_context.namespace_options.pid = "POD"'
+        local shared_pod="$POD_ID"
+        run_ctr first '.linux.security_context.namespace_options = {network: "NODE", pid: "POD"}'
+        local first="$CTR_ID"
+        run_ctr second '.linux.security_context.namespace_options = {network: "NODE", pid: "POD"}
+                | .command = ["/bin/sleep", "2222"]'
+        run in_ctr "$CTR_ID" /bin/ps -o pid,args
+        [[ "$output" =~ (^|$'\n')\ *1\ /pause ]]
+        [[ "$output" == *"/bin/sleep 3600"* ]]
+        [[ "$output" == *"/bin/sleep 2222"* ]]
+        # The infra process is not a container the kubelet sees.
+        [ "$(cri ListContainers "{\"filter\": {\"pod_sandbox_id\": \"$shared_pod\"}}" | jq '.containers | length')" -eq 2 ]
+        "$OCIC" rmp "$shared_pod" >/dev/null
+        ! pgrep -f "$first" >/dev/null
+        [ "$(pgrep -xc pause || true)" = "$pauses_before" ]
+        ! grep -q "$shared_pod" /proc/self/mountinfo
+}
+
 @test "pid namespace TARGET of a container that is not running: FAILED_PRECONDITION, nothing left" {
         new_ctr idle
         run pyc call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" \
