@@ -28,14 +28,18 @@ static char **strv_from(char **v, size_t n)
 
 static int resolve_handler(cri_state *st, const char *asked, const char **ret, ocid_error *err)
 {
-        if (!asked || !*asked)
-                *ret = st->default_runtime;
-        else if (STREQ(asked, "crun") || STREQ(asked, "runc"))
-                *ret = asked;
-        else
-                return ocid_error_set(err, OCID_ERR_INVALID,
-                                      "unknown runtime handler '%s' (ocid knows crun and runc)", asked);
-        return 0;
+        const char *name = asked && *asked ? asked : st->default_runtime;
+        _cleanup_strv_ char **names = NULL;
+        for (size_t i = 0; i < st->n_handlers; i++) {
+                if (STREQ(st->handlers[i].name, name)) {
+                        *ret = st->handlers[i].name;
+                        return 0;
+                }
+                names = strv_push(names, st->handlers[i].name);
+        }
+        _cleanup_free_ char *list = strv_join(names, ", ");
+        return ocid_error_set(err, OCID_ERR_INVALID, "unknown runtime handler '%s' (configured: %s)", name,
+                              *list ? list : "none");
 }
 
 static int for_pod_containers(cri_state *st, const char *pod_id, bool remove, ocid_error *err);

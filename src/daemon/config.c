@@ -224,6 +224,67 @@ static bool is_section(const char *name)
         return false;
 }
 
+#define RUNTIMES_TABLE "ocid.runtime.runtimes"
+
+static config_runtime *runtime_named(ocid_config *cfg, const char *name)
+{
+        for (size_t i = 0; i < cfg->n_runtimes; i++)
+                if (STREQ(cfg->runtimes[i].name, name))
+                        return &cfg->runtimes[i];
+        cfg->runtimes = realloc(cfg->runtimes, (cfg->n_runtimes + 1) * sizeof(*cfg->runtimes));
+        if (!cfg->runtimes)
+                abort();
+        config_runtime *rt = &cfg->runtimes[cfg->n_runtimes++];
+        *rt = (config_runtime){ strdup(name), strdup(""), strdup(""), strdup("oci") };
+        return rt;
+}
+
+static bool valid_runtime_name(const char *name)
+{
+        return *name && strlen(name) <= 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(name);
+}
+
+/* [ocid.runtime.runtimes.NAME]: runtime_path, runtime_root, runtime_type.
+ * A later file's table for the same name replaces the keys it sets. */
+static int apply_runtimes(ocid_config *cfg, json_object *table, const char *file, ocid_error *err)
+{
+        json_object_object_foreach(table, name, value) {
+                if (!valid_runtime_name(name) || !json_object_is_type(value, json_type_object))
+                        return ocid_error_set(err, OCID_ERR_INVALID, "%s: [%s.%s]: expected a table named [a-z0-9_-]",
+                                              file, RUNTIMES_TABLE, name);
+                config_runtime *rt = runtime_named(cfg, name);
+                json_object_object_foreach(value, key, v) {
+                        char **slot = STREQ(key, "runtime_path") ? &rt->path
+                                      : STREQ(key, "runtime_root") ? &rt->root
+                                      : STREQ(key, "runtime_type") ? &rt->type : NULL;
+                        if (!slot)
+                                return ocid_error_set(err, OCID_ERR_INVALID, "%s: unknown key '%s.%s.%s'", file,
+                                                      RUNTIMES_TABLE, name, key);
+                        if (!json_object_is_type(v, json_type_string))
+                                return ocid_error_set(err, OCID_ERR_INVALID, "%s: %s.%s.%s: expected a string",
+                                                      file, RUNTIMES_TABLE, name, key);
+                        free(*slot);
+                        *slot = strdup(json_object_get_string(v));
+                }
+        }
+        return 0;
+}
+
+/* --runtimes NAME:PATH[:ROOT] */
+static int runtime_from_flag(ocid_config *cfg, const char *text, ocid_error *err)
+{
+        _cleanup_strv_ char **parts = strv_split(text, ":");
+        size_t n = strv_length(parts);
+        if (n < 2 || n > 3 || !valid_runtime_name(parts[0]))
+                return ocid_error_set(err, OCID_ERR_INVALID, "--runtimes '%s': expected NAME:PATH[:ROOT]", text);
+        config_runtime *rt = runtime_named(cfg, parts[0]);
+        free(rt->path);
+        rt->path = strdup(parts[1]);
+        free(rt->root);
+        rt->root = strdup(n == 3 ? parts[2] : "");
+        return 0;
+}
+
 /* Walk a parsed table: every table must be a known section and every
  * value a known key, so that a typo is an error rather than ignored. */
 static int apply_table(ocid_config *cfg, json_object *table, const char *section,
@@ -233,6 +294,11 @@ static int apply_table(ocid_config *cfg, json_object *table, const char *section
                 _cleanup_free_ char *path = NULL;
                 if (asprintf(&path, "%s%s%s", section, *section ? "." : "", name) < 0)
                         abort();
+                if (json_object_is_type(value, json_type_object) && STREQ(path, RUNTIMES_TABLE)) {
+                        if (apply_runtimes(cfg, value, file, err) < 0)
+                                return -1;
+                        continue;
+                }
                 if (json_object_is_type(value, json_type_object)) {
                         if (!is_section(path))
                                 return ocid_error_set(err, OCID_ERR_INVALID,
@@ -292,13 +358,14 @@ static int load_dir(ocid_config *cfg, const char *dir, ocid_error *err)
         return r;
 }
 
-enum { FLAG_CONFIG = 1000, FLAG_CONFIG_DIR, FLAG_KEY_BASE };
+enum { FLAG_CONFIG = 1000, FLAG_CONFIG_DIR, FLAG_RUNTIMES, FLAG_KEY_BASE };
 
 static void build_options(struct option *opts)
 {
         size_t n = 0;
         opts[n++] = (struct option){ "config", required_argument, NULL, FLAG_CONFIG };
         opts[n++] = (struct option){ "config-dir", required_argument, NULL, FLAG_CONFIG_DIR };
+        opts[n++] = (struct option){ "runtimes", required_argument, NULL, FLAG_RUNTIMES };
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
                 opts[n++] = (struct option){ keys[i].flag,
                                              keys[i].type == T_BOOL ? optional_argument
@@ -311,7 +378,7 @@ static void build_options(struct option *opts)
 static int parse_flags(ocid_config *cfg, int argc, char **argv, int first, bool apply,
                        ocid_error *err)
 {
-        struct option opts[ARRAY_SIZE(keys) + 3];
+        struct option opts[ARRAY_SIZE(keys) + 4];
         build_options(opts);
         bool list_seen[ARRAY_SIZE(keys)] = { false };
         optind = first;
@@ -332,6 +399,11 @@ static int parse_flags(ocid_config *cfg, int argc, char **argv, int first, bool 
                 }
                 if (!apply)
                         continue;
+                if (c == FLAG_RUNTIMES) {
+                        if (runtime_from_flag(cfg, optarg, err) < 0)
+                                return -1;
+                        continue;
+                }
                 size_t i = (size_t)(c - FLAG_KEY_BASE);
                 const config_key *k = &keys[i];
                 const char *value = optarg ? optarg : "true";
@@ -367,8 +439,20 @@ static int validate(ocid_config *cfg, ocid_error *err)
                                       "cgroup_manager '%s': expected 'cgroupfs' or 'systemd'",
                                       cfg->cgroup_manager);
         }
-        if (!STREQ(cfg->default_runtime, "crun") && !STREQ(cfg->default_runtime, "runc"))
-                return ocid_error_set(err, OCID_ERR_INVALID, "default_runtime '%s': expected 'crun' or 'runc'",
+        bool known = !cfg->n_runtimes &&
+                     (STREQ(cfg->default_runtime, "crun") || STREQ(cfg->default_runtime, "runc"));
+        for (size_t i = 0; i < cfg->n_runtimes; i++) {
+                config_runtime *rt = &cfg->runtimes[i];
+                if (!*rt->path || rt->path[0] != '/')
+                        return ocid_error_set(err, OCID_ERR_INVALID, "runtime '%s': runtime_path must be an absolute path",
+                                              rt->name);
+                if (!STREQ(rt->type, "oci"))
+                        return ocid_error_set(err, OCID_ERR_INVALID, "runtime '%s': runtime_type '%s': only 'oci' is supported",
+                                              rt->name, rt->type);
+                known = known || STREQ(rt->name, cfg->default_runtime);
+        }
+        if (!known)
+                return ocid_error_set(err, OCID_ERR_INVALID, "default_runtime '%s' is not a configured runtime",
                                       cfg->default_runtime);
         if (cfg->listen[0] != '/')
                 return ocid_error_set(err, OCID_ERR_INVALID, "listen '%s': must be an absolute path",
@@ -416,6 +500,13 @@ void config_release(ocid_config *cfg)
                 else if (keys[i].type == T_STRV)
                         strv_free(*(char ***)f);
         }
+        for (size_t i = 0; i < cfg->n_runtimes; i++) {
+                free(cfg->runtimes[i].name);
+                free(cfg->runtimes[i].path);
+                free(cfg->runtimes[i].root);
+                free(cfg->runtimes[i].type);
+        }
+        free(cfg->runtimes);
         free(cfg->config_file);
         free(cfg->config_dir);
         *cfg = (ocid_config){ 0 };
@@ -462,13 +553,26 @@ void config_format_toml(const ocid_config *cfg, strbuf *out)
                         }
                         strbuf_addch(out, '\n');
                 }
+                if (STREQ(sections[s], "ocid.runtime")) {
+                        for (size_t i = 0; i < cfg->n_runtimes; i++) {
+                                const config_runtime *rt = &cfg->runtimes[i];
+                                strbuf_addf(out, "\n[" RUNTIMES_TABLE ".%s]\nruntime_path = ", rt->name);
+                                format_string(out, rt->path);
+                                strbuf_adds(out, "\nruntime_root = ");
+                                format_string(out, rt->root);
+                                strbuf_adds(out, "\nruntime_type = ");
+                                format_string(out, rt->type);
+                                strbuf_addch(out, '\n');
+                        }
+                }
         }
 }
 
 void config_format_usage(strbuf *out)
 {
         strbuf_adds(out, "  --config FILE                 configuration file (default " DEFAULT_CONFIG_FILE ")\n"
-                         "  --config-dir DIR              drop-in directory (default " DEFAULT_CONFIG_DIR ")\n");
+                         "  --config-dir DIR              drop-in directory (default " DEFAULT_CONFIG_DIR ")\n"
+                         "  --runtimes NAME:PATH[:ROOT]   a runtime handler (repeatable; default: crun and runc from PATH)\n");
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
                 char left[64];
                 snprintf(left, sizeof(left), "--%s%s", keys[i].flag,

@@ -10,6 +10,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* One runtime handler: [ocid.runtime.runtimes.NAME] in the files, or
+ * --runtimes NAME:PATH[:ROOT] on the command line. */
+typedef struct {
+        char *name;
+        char *path;             /* runtime_path */
+        char *root;             /* runtime_root; "" = RUNROOT/NAME */
+        char *type;             /* runtime_type: "oci" */
+} config_runtime;
+
 typedef struct {
         char *config_file;      /* --config */
         char *config_dir;       /* --config-dir */
@@ -35,6 +44,10 @@ typedef struct {
         char *network_dir;
         char **plugin_dirs;
         uint64_t cni_timeout;     /* seconds */
+        /* Runtime handlers; none configured: crun and runc wherever PATH
+         * has them. */
+        config_runtime *runtimes;
+        size_t n_runtimes;
 } ocid_config;
 
 /* Defaults, then files, then flags from argv (getopt-style, starting at

@@ -274,16 +274,32 @@ static int serve(daemon_state *d)
         container_manager *containers = NULL;
         /* The runtime handlers ocid knows, where their binaries exist;
          * each keeps its state under the run root. */
-        runtime_handler handlers[2];
-        size_t n_handlers = 0;
-        _cleanup_free_ char *crun_root = fs_path_join(cfg->runroot, "crun");
-        _cleanup_free_ char *runc_root = fs_path_join(cfg->runroot, "runc");
-        _cleanup_free_ char *crun_path = find_program("crun");
-        _cleanup_free_ char *runc_path = find_program("runc");
-        if (crun_path)
-                handlers[n_handlers++] = (runtime_handler){ "crun", crun_path, crun_root };
-        if (runc_path)
-                handlers[n_handlers++] = (runtime_handler){ "runc", runc_path, runc_root };
+        /* The configured runtime handlers, or crun and runc wherever PATH
+         * has them; each keeps its state under the run root by default. */
+        size_t n_handlers = 0, cap = cfg->n_runtimes ? cfg->n_runtimes : 2;
+        _cleanup_free_ runtime_handler *handlers = calloc(cap, sizeof(*handlers));
+        _cleanup_strv_ char **owned = NULL; /* paths and roots made here */
+        if (!handlers)
+                return 1;
+        for (size_t i = 0; i < cfg->n_runtimes; i++) {
+                const config_runtime *rt = &cfg->runtimes[i];
+                const char *root = rt->root;
+                if (!*root) {
+                        owned = strv_push_take(owned, fs_path_join(cfg->runroot, rt->name));
+                        root = owned[strv_length(owned) - 1];
+                }
+                handlers[n_handlers++] = (runtime_handler){ rt->name, rt->path, root };
+        }
+        static const char *const known[] = { "crun", "runc" };
+        for (size_t i = 0; !cfg->n_runtimes && i < ARRAY_SIZE(known); i++) {
+                char *path = find_program(known[i]);
+                if (!path)
+                        continue;
+                owned = strv_push_take(owned, path);
+                owned = strv_push_take(owned, fs_path_join(cfg->runroot, known[i]));
+                size_t n = strv_length(owned);
+                handlers[n_handlers++] = (runtime_handler){ known[i], owned[n - 2], owned[n - 1] };
+        }
         sandbox_options sandbox_opts = {
                 .root = cfg->root,
                 .runroot = cfg->runroot,
@@ -321,8 +337,8 @@ static int serve(daemon_state *d)
         if (prepare_pause_rootfs(cfg->pause_binary, pause_rootfs) < 0)
                 log_warn("no infra process for shared PID namespaces: cannot use %s: %m", cfg->pause_binary);
         d->cri.pause_rootfs = pause_rootfs;
-        cri_handler_info handler_info[2];
-        for (size_t i = 0; i < n_handlers; i++)
+        _cleanup_free_ cri_handler_info *handler_info = calloc(cap, sizeof(*handler_info));
+        for (size_t i = 0; handler_info && i < n_handlers; i++)
                 handler_info[i] = (cri_handler_info){ handlers[i].name, runtime_supports_rro(&handlers[i]) };
         d->cri.handlers = handler_info;
         d->cri.n_handlers = n_handlers;

@@ -243,3 +243,49 @@ EOF
         [ -S "$OCID_SOCK" ]
         [ "$(stat -c %a "$OCID_SOCK")" = 660 ]
 }
+
+@test "runtime handlers from the config: Status lists them, pods run on them, an unknown one is refused" {
+        cat >"$TEST_DIR/conf.d/20-runtimes.conf" <<CONF
+[ocid.runtime]
+default_runtime = "fast"
+
+[ocid.runtime.runtimes.fast]
+runtime_path = "$(command -v crun)"
+
+[ocid.runtime.runtimes.safe]
+runtime_path = "$(command -v runc)"
+runtime_root = "$TEST_DIR/safe-root"
+CONF
+        start_ocid
+        run ocic info
+        [ "$status" -eq 0 ]
+        [ "$(jq -r '[.runtimeHandlers[].name] | join(",")' <<<"$output")" = ",fast,safe" ]
+        [ "$(jq -r '.runtimeHandlers[] | select(.name == "safe") | .features.recursiveReadOnlyMounts' <<<"$output")" = true ]
+        cat >"$TEST_DIR/pod.json" <<POD
+{"metadata": {"name": "rt", "namespace": "default", "uid": "rt-1", "attempt": 0},
+ "linux": {"security_context": {"namespace_options": {"network": "NODE", "pid": "CONTAINER"}}}}
+POD
+        run ocic runp "$TEST_DIR/pod.json"
+        [ "$status" -eq 0 ]
+        local pod="$output"
+        [ "$(ocic inspectp "$pod" | jq -r .status.runtimeHandler)" = fast ]
+        ocic rmp "$pod"
+        run ocic runp --runtime safe "$TEST_DIR/pod.json"
+        [ "$status" -eq 0 ]
+        [ "$(ocic inspectp "$output" | jq -r .status.runtimeHandler)" = safe ]
+        ocic rmp "$output"
+        run ocic runp --runtime crun "$TEST_DIR/pod.json"
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"unknown runtime handler 'crun' (configured: fast, safe)"* ]]
+}
+
+@test "a runtime handler that is not an absolute path, or of another type, is refused at start" {
+        printf '[ocid.runtime.runtimes.x]\nruntime_path = "crun"\n' >"$TEST_DIR/conf.d/20-bad.conf"
+        run_ocid
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"runtime 'x': runtime_path must be an absolute path"* ]]
+        printf '[ocid.runtime.runtimes.x]\nruntime_path = "/usr/bin/crun"\nruntime_type = "vm"\n' >"$TEST_DIR/conf.d/20-bad.conf"
+        run_ocid
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"only 'oci' is supported"* ]]
+}

@@ -135,7 +135,7 @@ assert_nothing_made() {
         pod_config "$TEST_DIR/k.json" k
         run ocic runp --runtime kata "$TEST_DIR/k.json"
         [ "$status" -ne 0 ]
-        [[ "$output" == *"unknown runtime handler 'kata' (ocid knows crun and runc)"* ]]
+        [[ "$output" == *"unknown runtime handler 'kata' (configured: crun, runc)"* ]]
         assert_nothing_made
         run pyc call RunPodSandbox "$(jq -c '{config: ., runtime_handler: "kata"}' "$TEST_DIR/k.json")"
         check '.code == "INVALID_ARGUMENT"'
