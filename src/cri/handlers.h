@@ -30,3 +30,6 @@ CRI_HANDLER(cri_list_containers);
 CRI_HANDLER(cri_update_container_resources);
 CRI_HANDLER(cri_reopen_container_log);
 CRI_HANDLER(cri_exec_sync);
+CRI_HANDLER(cri_stream_images);
+CRI_HANDLER(cri_stream_pod_sandboxes);
+CRI_HANDLER(cri_stream_containers);

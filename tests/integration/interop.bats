@@ -349,3 +349,46 @@ wait_pgroup_gone() {
         [ -s "$pidfile" ]
         wait_pgroup_gone "$(cat "$pidfile")"
 }
+
+@test "python: StreamImages, StreamPodSandboxes and StreamContainers answer as server streams" {
+        # No objects: each stream ends OK without a message.
+        run "$PYTHON" - "$PY_GEN" "$OCID_SOCK" <<'PY'
+import sys, grpc
+sys.path.insert(0, sys.argv[1])
+from runtime.v1 import api_pb2 as api
+channel = grpc.insecure_channel("unix://" + sys.argv[2])
+calls = [("/runtime.v1.ImageService/StreamImages", api.StreamImagesRequest, api.StreamImagesResponse),
+         ("/runtime.v1.RuntimeService/StreamPodSandboxes", api.StreamPodSandboxesRequest, api.StreamPodSandboxesResponse),
+         ("/runtime.v1.RuntimeService/StreamContainers", api.StreamContainersRequest, api.StreamContainersResponse)]
+for path, req, resp in calls:
+    stream = channel.unary_stream(path, request_serializer=req.SerializeToString,
+                                  response_deserializer=resp.FromString)
+    print(path.rsplit("/", 1)[1], len(list(stream(req(), timeout=10))))
+PY
+        [ "$status" -eq 0 ]
+        [ "$output" = $'StreamImages 0\nStreamPodSandboxes 0\nStreamContainers 0' ]
+        # A pod shows up in its stream, filtered like ListPodSandbox.
+        cat >"$TEST_DIR/pod.json" <<POD
+{"metadata": {"name": "streamed", "namespace": "default", "uid": "s-1", "attempt": 0},
+ "labels": {"app": "streamed"},
+ "linux": {"security_context": {"namespace_options": {"network": "NODE", "pid": "CONTAINER"}}}}
+POD
+        local pod
+        pod="$("$OCIC" runp "$TEST_DIR/pod.json")"
+        run "$PYTHON" - "$PY_GEN" "$OCID_SOCK" <<'PY'
+import sys, grpc
+sys.path.insert(0, sys.argv[1])
+from runtime.v1 import api_pb2 as api
+channel = grpc.insecure_channel("unix://" + sys.argv[2])
+stream = channel.unary_stream("/runtime.v1.RuntimeService/StreamPodSandboxes",
+                              request_serializer=api.StreamPodSandboxesRequest.SerializeToString,
+                              response_deserializer=api.StreamPodSandboxesResponse.FromString)
+for labels in ({"app": "streamed"}, {"app": "other"}):
+    req = api.StreamPodSandboxesRequest(filter=api.PodSandboxFilter(label_selector=labels))
+    print(sum(len(r.pod_sandboxes) for r in stream(req, timeout=10)),
+          [p.metadata.name for r in stream(req, timeout=10) for p in r.pod_sandboxes])
+PY
+        "$OCIC" rmp "$pod" >/dev/null
+        [ "$status" -eq 0 ]
+        [ "$output" = $'1 [\'streamed\']\n0 []' ]
+}
