@@ -505,17 +505,6 @@ CRI_HANDLER(cri_container_status)
         return 0;
 }
 
-static bool labels_match(const ctr_config *cfg, Runtime__V1__ContainerFilter__LabelSelectorEntry **sel, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                bool found = false;
-                for (size_t j = 0; cfg && j < cfg->n_labels && !found; j++)
-                        found = STREQ(cfg->labels[j]->key, sel[i]->key) && STREQ(cfg->labels[j]->value, sel[i]->value);
-                if (!found)
-                        return false;
-        }
-        return true;
-}
 
 CRI_HANDLER(cri_list_containers)
 {
@@ -540,7 +529,8 @@ CRI_HANDLER(cri_list_containers)
                 if (f && f->state && f->state->state != state_of(c))
                         continue;
                 ctr_config *cfg = stored_config(c);
-                if (f && !labels_match(cfg, f->label_selector, f->n_label_selector)) {
+                if (f && !cri_labels_match(cfg ? (void **)cfg->labels : NULL, cfg ? cfg->n_labels : 0,
+                                           (void **)f->label_selector, f->n_label_selector)) {
                         if (cfg)
                                 runtime__v1__container_config__free_unpacked(cfg, NULL);
                         continue;

@@ -2,6 +2,8 @@
 #include "runtime/namespaces.h"
 #include "util/xalloc.h"
 
+#include <string.h>
+
 typedef struct {
         ProtobufCMessage base;
         char *key;
@@ -21,6 +23,21 @@ void *cri_copy_map(void **src, size_t n, size_t *ret_n, const ProtobufCMessageDe
         }
         *ret_n = n;
         return dst;
+}
+
+bool cri_labels_match(void **labels, size_t n_labels, void **selector, size_t n_selector)
+{
+        for (size_t i = 0; i < n_selector; i++) {
+                const map_entry *want = selector[i];
+                bool found = false;
+                for (size_t j = 0; j < n_labels && !found; j++) {
+                        const map_entry *have = labels[j];
+                        found = strcmp(have->key, want->key) == 0 && strcmp(have->value, want->value) == 0;
+                }
+                if (!found)
+                        return false;
+        }
+        return true;
 }
 
 static oci_namespace pod_namespace(const sandbox *sb, unsigned kind, bool host, char **path)

@@ -309,19 +309,6 @@ CRI_HANDLER(cri_pod_sandbox_status)
         return 0;
 }
 
-static bool labels_match(const pod_config *cfg, Runtime__V1__PodSandboxFilter__LabelSelectorEntry **sel,
-                         size_t n_sel)
-{
-        for (size_t i = 0; i < n_sel; i++) {
-                bool found = false;
-                for (size_t j = 0; cfg && j < cfg->n_labels && !found; j++)
-                        found = STREQ(cfg->labels[j]->key, sel[i]->key) &&
-                                STREQ(cfg->labels[j]->value, sel[i]->value);
-                if (!found)
-                        return false;
-        }
-        return true;
-}
 
 CRI_HANDLER(cri_list_pod_sandbox)
 {
@@ -342,7 +329,8 @@ CRI_HANDLER(cri_list_pod_sandbox)
                 if (f && f->state && (int)f->state->state != (int)sb->state)
                         continue;
                 pod_config *cfg = stored_config(sb);
-                if (f && !labels_match(cfg, f->label_selector, f->n_label_selector)) {
+                if (f && !cri_labels_match(cfg ? (void **)cfg->labels : NULL, cfg ? cfg->n_labels : 0,
+                                           (void **)f->label_selector, f->n_label_selector)) {
                         if (cfg)
                                 runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
                         continue;
