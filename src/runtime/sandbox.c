@@ -134,7 +134,7 @@ static sandbox *sandbox_from_row(sqlite3_stmt *st)
 static int write_file(const char *dir, const char *name, const char *text, ocid_error *err)
 {
         _cleanup_free_ char *path = fs_path_join(dir, name);
-        int r = fs_write_file_atomic(path, text, strlen(text), 0644);
+        int r = fs_write_file_replace(path, text, strlen(text), 0644);
         return r < 0 ? ocid_error_set_errno(err, OCID_ERR_INTERNAL, r, "cannot write %s", path) : 0;
 }
 
@@ -843,7 +843,7 @@ int sandbox_manager_new(const sandbox_options *opts, sandbox_manager **ret, ocid
                 return -1;
         }
         _cleanup_free_ char *db_path = fs_path_join(opts->root, "state.db");
-        if (db_open(db_path, schema, &m->db, err) < 0) {
+        if (db_open(db_path, schema, DB_SURVIVES_CRASHES, &m->db, err) < 0) {
                 sandbox_manager_free(m);
                 return -1;
         }

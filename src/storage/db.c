@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <sys/random.h>
 
-int db_open(const char *path, const char *schema, sqlite3 **ret, ocid_error *err)
+int db_open(const char *path, const char *schema, db_durability durability, sqlite3 **ret,
+            ocid_error *err)
 {
         sqlite3 *db = NULL;
+        const char *pragmas = durability == DB_DURABLE ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                                       : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
         if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                             NULL) != SQLITE_OK ||
-            sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
                 ocid_error_set(err, OCID_ERR_INTERNAL, "cannot open %s: %s", path,
                                db ? sqlite3_errmsg(db) : "out of memory");

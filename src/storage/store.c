@@ -32,6 +32,7 @@ struct store {
         char *layers_dir;
         char *tmp_dir;
         sqlite3 *db;
+        sqlite3 *db_users; /* the same file, for layer_users: no fsync per change */
         pthread_mutex_t lock; /* the database handle and the holds */
         hold *holds;
 };
@@ -139,7 +140,10 @@ int store_open(const char *root, store **ret, ocid_error *err)
                 return ocid_error_set_errno(err, OCID_ERR_INTERNAL, r, "cannot create %s", root);
         }
         _cleanup_free_ char *db_path = fs_path_join(root, "ocid.db");
-        if (db_open(db_path, schema, &s->db, err) < 0) {
+        /* Layer users are containers, which a reboot ends: their rows need
+         * not cost an fsync each. */
+        if (db_open(db_path, schema, DB_DURABLE, &s->db, err) < 0 ||
+            db_open(db_path, "", DB_SURVIVES_CRASHES, &s->db_users, err) < 0) {
                 store_close(s);
                 return -1;
         }
@@ -154,6 +158,8 @@ void store_close(store *s)
                 return;
         if (s->db)
                 sqlite3_close(s->db);
+        if (s->db_users)
+                sqlite3_close(s->db_users);
         while (s->holds) {
                 hold *h = s->holds;
                 s->holds = h->next;
@@ -375,10 +381,10 @@ void image_records_free(image_record **v, size_t n)
         free(v);
 }
 
-static int exec_bound(store *s, const char *sql, ocid_error *err, int n, ...)
+static int exec_bound(store *s, sqlite3 *db, const char *sql, ocid_error *err, int n, ...)
 {
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
                 return db_error(s, err, "prepare");
         va_list ap;
         va_start(ap, n);
@@ -405,25 +411,25 @@ int store_image_add(store *s, const image_record *img, const layer_info *layers,
         int r = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                 ? 0 : db_error(s, err, "begin");
         if (r == 0)
-                r = exec_bound(s, "INSERT INTO images(id, manifest_digest, config, size, pulled_at) "
+                r = exec_bound(s, s->db, "INSERT INTO images(id, manifest_digest, config, size, pulled_at) "
                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pulled_at = excluded.pulled_at",
                                err, 5, S(img->id), S(img->manifest_digest), S(img->config_json),
                                I(img->size), I(img->pulled_at));
         for (size_t i = 0; r == 0 && i < n_layers; i++) {
-                r = exec_bound(s, "INSERT OR IGNORE INTO layers(chain_id, diff_id, size, entries) "
+                r = exec_bound(s, s->db, "INSERT OR IGNORE INTO layers(chain_id, diff_id, size, entries) "
                                   "VALUES (?, ?, ?, ?)",
                                err, 4, S(layers[i].chain_id), S(layers[i].diff_id),
                                I(layers[i].size), I(layers[i].entries));
                 if (r == 0)
-                        r = exec_bound(s, "INSERT OR IGNORE INTO image_layers(image_id, position, chain_id) "
+                        r = exec_bound(s, s->db, "INSERT OR IGNORE INTO image_layers(image_id, position, chain_id) "
                                           "VALUES (?, ?, ?)",
                                        err, 3, S(img->id), I(i), S(layers[i].chain_id));
         }
         for (size_t i = 0; r == 0 && img->repo_tags && img->repo_tags[i]; i++)
-                r = exec_bound(s, "INSERT OR REPLACE INTO image_names(name, image_id, is_digest) VALUES (?, ?, 0)",
+                r = exec_bound(s, s->db, "INSERT OR REPLACE INTO image_names(name, image_id, is_digest) VALUES (?, ?, 0)",
                                err, 2, S(img->repo_tags[i]), S(img->id));
         for (size_t i = 0; r == 0 && img->repo_digests && img->repo_digests[i]; i++)
-                r = exec_bound(s, "INSERT OR REPLACE INTO image_names(name, image_id, is_digest) VALUES (?, ?, 1)",
+                r = exec_bound(s, s->db, "INSERT OR REPLACE INTO image_names(name, image_id, is_digest) VALUES (?, ?, 1)",
                                err, 2, S(img->repo_digests[i]), S(img->id));
         if (r == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
                 r = db_error(s, err, "commit");
@@ -563,7 +569,7 @@ int store_image_remove(store *s, const char *id, ocid_error *err)
                 sqlite3_finalize(st);
         }
         if (r == 0)
-                r = exec_bound(s, "DELETE FROM images WHERE id = ?", err, 1, S(id));
+                r = exec_bound(s, s->db, "DELETE FROM images WHERE id = ?", err, 1, S(id));
         if (r == 0 && sqlite3_changes(s->db) == 0)
                 r = ocid_error_set(err, OCID_ERR_NOT_FOUND, "image '%s' not found", id);
         for (size_t i = 0; r == 0 && layers[i]; i++)
@@ -596,7 +602,7 @@ int store_layers_use(store *s, const char *user_id, char *const *chain_ids, ocid
         pthread_mutex_lock(&s->lock);
         int r = 0;
         for (size_t i = 0; r == 0 && chain_ids && chain_ids[i]; i++)
-                r = exec_bound(s, "INSERT OR IGNORE INTO layer_users(user_id, chain_id) VALUES (?, ?)", err, 2,
+                r = exec_bound(s, s->db_users, "INSERT OR IGNORE INTO layer_users(user_id, chain_id) VALUES (?, ?)", err, 2,
                                S(user_id), S(chain_ids[i]));
         pthread_mutex_unlock(&s->lock);
         return r;
@@ -617,7 +623,7 @@ int store_layers_unuse(store *s, const char *user_id, ocid_error *err)
                 sqlite3_finalize(st);
         }
         if (r == 0)
-                r = exec_bound(s, "DELETE FROM layer_users WHERE user_id = ?", err, 1, S(user_id));
+                r = exec_bound(s, s->db_users, "DELETE FROM layer_users WHERE user_id = ?", err, 1, S(user_id));
         /* The image may have been removed while the container used it. */
         for (size_t i = 0; r == 0 && layers[i]; i++)
                 collect_layer(s, layers[i]);

@@ -50,7 +50,7 @@ static int write_all(int fd, const void *data, size_t len)
         return 0;
 }
 
-int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+static int write_replacing(const char *path, const void *data, size_t len, mode_t mode, bool durable)
 {
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
@@ -61,7 +61,7 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
         int r = write_all(fd, data, len);
         if (r == 0 && fchmod(fd, mode) < 0)
                 r = -errno;
-        if (r == 0 && fsync(fd) < 0)
+        if (r == 0 && durable && fsync(fd) < 0)
                 r = -errno;
         if (r == 0 && rename(tmp, path) < 0)
                 r = -errno;
@@ -69,6 +69,8 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
                 unlink(tmp);
                 return r;
         }
+        if (!durable)
+                return 0;
         /* Make the rename itself durable. */
         _cleanup_free_ char *dir = strdup(path);
         if (!dir)
@@ -77,6 +79,16 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
         if (dfd >= 0)
                 fsync(dfd);
         return 0;
+}
+
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+        return write_replacing(path, data, len, mode, true);
+}
+
+int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+        return write_replacing(path, data, len, mode, false);
 }
 
 int fs_mkdir_p(const char *path, mode_t mode)

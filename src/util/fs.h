@@ -11,6 +11,10 @@ int fs_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len)
 /* Write via a temp file in the same directory, fsync, rename: readers see
  * the old or the new content, never a torn file, even after a crash. */
 int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same without the syncs: readers still never see a torn file, but a
+ * power loss may lose it. For files under the run root, which a reboot
+ * ends anyway. */
+int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode);
 /* mkdir -p; existing directories are fine. */
 int fs_mkdir_p(const char *path, mode_t mode);
 /* rm -rf without crossing mount points (a mount inside gives -EBUSY); a
