@@ -23,12 +23,6 @@
 typedef Runtime__V1__ContainerConfig ctr_config;
 typedef Runtime__V1__PodSandboxConfig pod_config;
 
-static int usage_error(const char *usage)
-{
-        fprintf(stderr, "Usage: ocic %s\n", usage);
-        return 2;
-}
-
 /* Long operations (pulls, creates, stops) get no deadline unless -t was
  * given; returns the timeout to restore. */
 static uint64_t long_call(ocic_ctx *ctx)
@@ -415,14 +409,14 @@ out:
         return status;
 usage:
         free(o.creds);
-        return usage_error(usage);
+        return ocic_usage_error(usage);
 }
 
 int cmd_start(ocic_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = { { 0 } };
         if (getopt_long(argc, argv, "", opts, NULL) != -1 || optind >= argc)
-                return usage_error("start CONTAINER-ID...");
+                return ocic_usage_error("start CONTAINER-ID...");
         for (int i = optind; i < argc; i++) {
                 if (start_container(ctx, argv[i]) < 0)
                         return 1;
@@ -510,7 +504,7 @@ out:
         return status;
 usage:
         free(o.creds);
-        return usage_error(usage);
+        return ocic_usage_error(usage);
 }
 
 /* ---- stop, rm ------------------------------------------------------------------ */
@@ -526,10 +520,10 @@ int cmd_stop(ocic_ctx *ctx, int argc, char **argv)
         int c;
         while ((c = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
                 if (c != 't' || !parse_int64(optarg, &timeout) || timeout < 0)
-                        return usage_error(usage);
+                        return ocic_usage_error(usage);
         }
         if (optind >= argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         int status = 0;
         for (int i = optind; i < argc; i++) {
                 if (stop_container(ctx, argv[i], timeout, false) < 0) {
@@ -555,7 +549,7 @@ int cmd_rm(ocic_ctx *ctx, int argc, char **argv)
                 switch (c) {
                 case 'a': all = true; break;
                 case 'f': force = true; break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         _cleanup_strv_ char **ids = NULL;
@@ -572,7 +566,7 @@ int cmd_rm(ocic_ctx *ctx, int argc, char **argv)
                 if (!ids)
                         return 0;
         } else if (!ids) {
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         }
         int status = 0;
         for (size_t i = 0; ids[i]; i++) {
@@ -669,7 +663,7 @@ int cmd_ps(ocic_ctx *ctx, int argc, char **argv)
                 case 's': state = optarg; break;
                 case 'L':
                         if (!strchr(optarg, '='))
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         labels = strv_push(labels, optarg);
                         break;
                 case 'm': name = optarg; break;
@@ -677,7 +671,7 @@ int cmd_ps(ocic_ctx *ctx, int argc, char **argv)
                 case 'l': last = 1; break;
                 case 'n':
                         if (!parse_int64(optarg, &last) || last < 0)
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         break;
                 case 'q': quiet = true; break;
                 case 'v': verbose = true; break;
@@ -686,11 +680,11 @@ int cmd_ps(ocic_ctx *ctx, int argc, char **argv)
                         if (ocic_parse_output(optarg, &out) < 0)
                                 return 2;
                         break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if (optind != argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         Runtime__V1__ContainerFilter filter = RUNTIME__V1__CONTAINER_FILTER__INIT;
         Runtime__V1__ContainerStateValue sv = RUNTIME__V1__CONTAINER_STATE_VALUE__INIT;
         filter.id = (char *)(id ? id : "");
@@ -827,10 +821,10 @@ int cmd_inspect(ocic_ctx *ctx, int argc, char **argv)
                 if (c == 'q')
                         quiet = true;
                 else if (c != 'o' || ocic_parse_output(optarg, &out) < 0)
-                        return usage_error(usage);
+                        return ocic_usage_error(usage);
         }
         if (optind >= argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         int status = 0;
         for (int i = optind; i < argc; i++) {
                 Runtime__V1__ContainerStatusResponse *resp;
@@ -911,14 +905,14 @@ int cmd_exec(ocic_ctx *ctx, int argc, char **argv)
                 case 's': break;
                 case 'T':
                         if (!parse_int64(optarg, &timeout) || timeout < 0)
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         break;
                 case 'i': case 't': interactive = true; break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if (argc - optind < 2)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         if (interactive) {
                 fprintf(stderr, "ocic: exec: -i/-t need the streaming Exec call, which ocid does not serve; "
                                 "use exec --sync\n");
@@ -1001,10 +995,10 @@ int cmd_update(ocic_ctx *ctx, int argc, char **argv)
                 default: ok = false;
                 }
                 if (!ok)
-                        return usage_error(usage);
+                        return ocic_usage_error(usage);
         }
         if (optind >= argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         int status = 0;
         for (int i = optind; i < argc; i++) {
                 Runtime__V1__UpdateContainerResourcesRequest req = RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_REQUEST__INIT;
@@ -1427,13 +1421,13 @@ int cmd_logs(ocic_ctx *ctx, int argc, char **argv)
                 case 'r': st.reverse = true; break;
                 case 'T':
                         if (!parse_int64(optarg, &st.tail))
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         if (st.tail < 0)
                                 st.tail = -1;
                         break;
                 case 'L':
                         if (!parse_int64(optarg, &st.limit))
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         if (st.limit < 0)
                                 st.limit = -1;
                         break;
@@ -1444,13 +1438,13 @@ int cmd_logs(ocic_ctx *ctx, int argc, char **argv)
                         else if (STREQ(optarg, "stderr"))
                                 st.only_stream = CRILOG_STDERR;
                         else if (!STREQ(optarg, "all") && *optarg)
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if (optind + 1 != argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         if (st.follow && st.reverse) {
                 fprintf(stderr, "ocic: logs: --reverse cannot be used with --follow\n");
                 return 2;

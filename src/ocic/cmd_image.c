@@ -11,12 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int usage_error(const char *usage)
-{
-        fprintf(stderr, "Usage: ocic %s\n", usage);
-        return 2;
-}
-
 int cmd_pull(ocic_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -45,11 +39,11 @@ int cmd_pull(ocic_ctx *ctx, int argc, char **argv)
                 }
                 case 'a': auth.auth = optarg; have_auth = true; break;
                 case 'u': auth.username = optarg; have_auth = true; break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if (optind + 1 != argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
         spec.image = argv[optind];
         Runtime__V1__PullImageRequest req = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
@@ -123,11 +117,11 @@ int cmd_images(ocic_ctx *ctx, int argc, char **argv)
                         if (ocic_parse_output(optarg, &out) < 0)
                                 return 2;
                         break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if (argc - optind > 1)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         Runtime__V1__ListImagesResponse *resp;
         if (list_images(ctx, optind < argc ? argv[optind] : NULL, &resp) < 0)
                 return 1;
@@ -182,10 +176,10 @@ int cmd_inspecti(ocic_ctx *ctx, int argc, char **argv)
         int c;
         while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
                 if (c != 'o' || ocic_parse_output(optarg, &out) < 0)
-                        return usage_error("inspecti [-o json|yaml] IMAGE...");
+                        return ocic_usage_error("inspecti [-o json|yaml] IMAGE...");
         }
         if (optind >= argc)
-                return usage_error("inspecti [-o json|yaml] IMAGE...");
+                return ocic_usage_error("inspecti [-o json|yaml] IMAGE...");
         int status = 0;
         for (int i = optind; i < argc; i++) {
                 Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
@@ -267,11 +261,11 @@ int cmd_rmi(ocic_ctx *ctx, int argc, char **argv)
                 case 'a': all = true; break;
                 case 'p': prune = true; break;
                 case 'q': break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if ((all || prune) == (optind < argc))
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         int status = 0;
         if (all || prune) {
                 Runtime__V1__ListImagesResponse *resp;
@@ -305,7 +299,7 @@ int cmd_imagefsinfo(ocic_ctx *ctx, int argc, char **argv)
         int c;
         while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
                 if (c != 'o' || ocic_parse_output(optarg, &out) < 0)
-                        return usage_error("imagefsinfo [-o json|yaml]");
+                        return ocic_usage_error("imagefsinfo [-o json|yaml]");
         }
         Runtime__V1__ImageFsInfoRequest req = RUNTIME__V1__IMAGE_FS_INFO_REQUEST__INIT;
         Runtime__V1__ImageFsInfoResponse *resp;

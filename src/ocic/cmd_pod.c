@@ -13,12 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-static int usage_error(const char *usage)
-{
-        fprintf(stderr, "Usage: ocic %s\n", usage);
-        return 2;
-}
-
 /* A pod config file as crictl takes it: JSON or YAML, snake_case or
  * camelCase field names. */
 int ocic_load_config(const char *path, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
@@ -53,11 +47,11 @@ int cmd_runp(ocic_ctx *ctx, int argc, char **argv)
         int c;
         while ((c = getopt_long(argc, argv, "r:", opts, NULL)) != -1) {
                 if (c != 'r')
-                        return usage_error(usage);
+                        return ocic_usage_error(usage);
                 handler = optarg;
         }
         if (optind + 1 != argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         Runtime__V1__PodSandboxConfig *cfg;
         if (ocic_load_config(argv[optind], &runtime__v1__pod_sandbox_config__descriptor,
                              (ProtobufCMessage **)&cfg) < 0)
@@ -104,7 +98,7 @@ static int for_each_pod(ocic_ctx *ctx, int argc, char **argv, bool remove)
                 if (c == 'a')
                         all = true;
                 else if (c != 'f') /* pods are stopped before removal anyway */
-                        return usage_error(usage);
+                        return ocic_usage_error(usage);
         }
         _cleanup_strv_ char **ids = NULL;
         for (int i = optind; i < argc; i++)
@@ -117,7 +111,7 @@ static int for_each_pod(ocic_ctx *ctx, int argc, char **argv, bool remove)
                         ids = strv_push(ids, resp->items[i]->id);
                 protobuf_c_message_free_unpacked(&resp->base, NULL);
         } else if (!ids) {
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         }
         int status = 0;
         uint64_t saved = ctx->timeout_ms;
@@ -168,9 +162,9 @@ int cmd_inspectp(ocic_ctx *ctx, int argc, char **argv)
         int c;
         while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1)
                 if (c != 'o' || ocic_parse_output(optarg, &out) < 0)
-                        return usage_error("inspectp [-o json|yaml] POD-ID...");
+                        return ocic_usage_error("inspectp [-o json|yaml] POD-ID...");
         if (optind >= argc)
-                return usage_error("inspectp [-o json|yaml] POD-ID...");
+                return ocic_usage_error("inspectp [-o json|yaml] POD-ID...");
         for (int i = optind; i < argc; i++) {
                 Runtime__V1__PodSandboxStatusRequest req = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
                 req.pod_sandbox_id = argv[i];
@@ -243,7 +237,7 @@ int cmd_pods(ocic_ctx *ctx, int argc, char **argv)
                 case 's': ns = optarg; break;
                 case 'l':
                         if (!strchr(optarg, '='))
-                                return usage_error(usage);
+                                return ocic_usage_error(usage);
                         labels = strv_push(labels, optarg);
                         break;
                 case 't': state = optarg; break;
@@ -253,11 +247,11 @@ int cmd_pods(ocic_ctx *ctx, int argc, char **argv)
                         if (ocic_parse_output(optarg, &out) < 0)
                                 return 2;
                         break;
-                default: return usage_error(usage);
+                default: return ocic_usage_error(usage);
                 }
         }
         if (optind != argc)
-                return usage_error(usage);
+                return ocic_usage_error(usage);
         Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
         Runtime__V1__PodSandboxStateValue sv = RUNTIME__V1__POD_SANDBOX_STATE_VALUE__INIT;
         filter.id = (char *)(id ? id : "");
@@ -267,7 +261,7 @@ int cmd_pods(ocic_ctx *ctx, int argc, char **argv)
                 else if (strcasecmp(state, "notready") == 0)
                         sv.state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
                 else
-                        return usage_error(usage);
+                        return ocic_usage_error(usage);
                 filter.state = &sv;
         }
         size_t n_sel = strv_length(labels);

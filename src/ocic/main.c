@@ -126,6 +126,12 @@ int ocic_call_quiet(ocic_ctx *ctx, ocic_service service, const char *method,
         return call(ctx, service, method, req, resp_desc, resp, true);
 }
 
+int ocic_usage_error(const char *usage)
+{
+        fprintf(stderr, "Usage: ocic %s\n", usage);
+        return 2;
+}
+
 int ocic_parse_output(const char *s, ocic_output *ret)
 {
         if (STREQ(s, "json"))

@@ -33,6 +33,9 @@ int ocic_call_quiet(ocic_ctx *ctx, ocic_service service, const char *method,
                     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                     ProtobufCMessage **resp);
 
+/* Print "Usage: ocic <usage>" to stderr; returns 2, the exit code for misuse. */
+int ocic_usage_error(const char *usage);
+
 /* "json", "yaml" or "table" (also accepted: "" for the command's default). */
 int ocic_parse_output(const char *s, ocic_output *ret);
 /* Print obj as pretty JSON or YAML. Takes ownership of obj. */
