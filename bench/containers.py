@@ -146,13 +146,15 @@ class FloorContainers:
     def crun(self, *args):
         subprocess.run([CRUN, "--root", self.crun_root, *args], check=True, capture_output=True)
 
-    def create(self, cid, name):
+    def create(self, cid, name, parts):
         d = f"{self.root}/{cid}"
         bundle = f"{self.run}/{cid}"
+        t0 = time.perf_counter()
         for sub in ("upper", "work", "rootfs"):
             os.makedirs(f"{d}/{sub}", 0o700)
         os.makedirs(bundle, 0o700)
         mount_overlay(f"{d}/rootfs", f"{self.lowerdir},upperdir={d}/upper,workdir={d}/work,volatile")
+        parts["mkdir + mount"] = time.perf_counter() - t0
         spec = dict(self.spec, root=dict(self.spec["root"], path=f"{d}/rootfs"),
                     linux=dict(self.spec["linux"], cgroupsPath=f"{self.cgroup_parent}/ocid-{cid}"))
         with open(f"{bundle}/config.json", "w") as f:
@@ -189,6 +191,7 @@ class FloorContainers:
                 os.close(w)
         if not doc or doc.get("data", -1) <= 0:
             raise RuntimeError(f"floor: crun create failed: {buf!r}")
+        parts["config.json + conmon/crun create"] = time.perf_counter() - t0 - parts["mkdir + mount"]
 
     def wait_exit(self, cid, timeout=10):
         path = f"{self.exits}/{cid}"
@@ -203,9 +206,12 @@ class FloorContainers:
                 except BlockingIOError:
                     pass
 
-    def remove(self, cid):
+    def remove(self, cid, parts):
+        t0 = time.perf_counter()
         self.crun("delete", "--force", cid)
+        t1 = time.perf_counter()
         umount(f"{self.root}/{cid}/rootfs")
+        t2 = time.perf_counter()
         shutil.rmtree(f"{self.root}/{cid}")
         shutil.rmtree(f"{self.run}/{cid}")
         os.unlink(f"{self.exits}/{cid}")
@@ -213,12 +219,14 @@ class FloorContainers:
             os.unlink(f"{self.attach}/{cid}")
         except FileNotFoundError:
             pass
+        parts.update({"crun delete": t1 - t0, "umount": t2 - t1, "rm": time.perf_counter() - t2})
 
     def iteration(self, check=False):
         self.n += 1
         cid = uuid.uuid4().hex + uuid.uuid4().hex
+        parts = {}
         t0 = time.perf_counter()
-        self.create(cid, f"sleep-{self.n}")
+        self.create(cid, f"sleep-{self.n}", parts)
         t1 = time.perf_counter()
         self.crun("start", cid)
         t2 = time.perf_counter()
@@ -228,12 +236,14 @@ class FloorContainers:
             if st["status"] != "running":
                 raise RuntimeError(f"floor: container {cid} is {st['status']}, not running")
         self.crun("kill", cid, "9")
+        parts["crun kill"] = time.perf_counter() - t2
         self.wait_exit(cid)
         t3 = time.perf_counter()
-        self.remove(cid)
+        parts["exit file"] = t3 - t2 - parts["crun kill"]
+        self.remove(cid, parts)
         t4 = time.perf_counter()
         return {"create": t1 - t0, "start": t2 - t1, "stop": t3 - t2, "remove": t4 - t3,
-                "up": t2 - t0, "down": t4 - t2}
+                "up": t2 - t0, "down": t4 - t2, "parts": parts}
 
     def cpu(self):
         return None
@@ -330,6 +340,11 @@ def main():
             targets.append({"metric": f"ocid/{other} {label}", "limit": limit, "value": value, "pass": ok})
             lines.append(line)
 
+    # Where the floor's time goes: medians of its pieces over all iterations.
+    its = [i for r in samples.get("floor", []) for i in r["iterations"]]
+    pieces = "floor pieces (median over all its containers, ms): " + ", ".join(
+        f"{k} {ms(sorted(i['parts'][k] for i in its)[len(its) // 2]):.1f}" for k in its[0]["parts"]) if its else ""
+
     info = versions(args, machine_info())
     info.update(meter.as_dict())
     info["containerd_runtime"] = args.containerd_runtime or "runc"
@@ -337,7 +352,7 @@ def main():
             f"\n{args.containers} containers per run, {args.reps} runs each, order rotating; median of the runs' "
             f"medians [fastest single container]; ocid and the floor: crun under conmon; containerd: "
             f"{args.containerd_runtime or 'runc'} under containerd-shim-runc-v2")
-    text = f"{head}\n\n{floor_table(rows)}\n\n" + "\n".join(lines) + "\n"
+    text = f"{head}\n\n{floor_table(rows)}\n\n{pieces}\n\n" + "\n".join(lines) + "\n"
     log("\n" + text)
     result = {"date": meter.started, "machine": info,
               "params": {"reps": args.reps, "containers": args.containers,

@@ -119,22 +119,29 @@ class FloorPods:
         ns = f"{self.prefix}{self.n}"
         netns = f"/run/netns/{ns}"
         plugins = self.conflist["plugins"]
+        parts = {}
         t0 = time.perf_counter()
         subprocess.run(["ip", "netns", "add", ns], check=True)
+        parts["netns add"] = time.perf_counter() - t0
         result = None
         for conf in plugins:
+            t = time.perf_counter()
             result = self.plugin(conf, "ADD", netns, cid, result)
+            parts[f"{conf['type']} ADD"] = time.perf_counter() - t
         t1 = time.perf_counter()
         if check_subnet:
             ip = result["ips"][0]["address"]
             if not ip.startswith(check_subnet + "."):
                 raise RuntimeError(f"floor: pod IP {ip!r} is not on {check_subnet}.0/24")
         for conf in reversed(plugins):
+            t = time.perf_counter()
             self.plugin(conf, "DEL", netns, cid, result)
+            parts[f"{conf['type']} DEL"] = time.perf_counter() - t
         t2 = time.perf_counter()
         subprocess.run(["ip", "netns", "del", ns], check=True)
         t3 = time.perf_counter()
-        return {"run": t1 - t0, "stop": t2 - t1, "remove": t3 - t2, "total": t3 - t0}
+        parts["netns del"] = t3 - t2
+        return {"run": t1 - t0, "stop": t2 - t1, "remove": t3 - t2, "total": t3 - t0, "parts": parts}
 
     def cpu(self):
         ru = os.times()
@@ -223,13 +230,18 @@ def main():
     ok1, t1 = verdict("target: ocid / containerd run + stop + remove", r_ctrd, 0.5)
     ok2, t2 = verdict("target: ocid / floor run + stop + remove", r_floor, 2.0)
 
+    # Where the floor's time goes: medians of its pieces over all iterations.
+    its = [i for r in samples.get("floor", []) for i in r["iterations"]]
+    pieces = "floor pieces (median over all its pods, ms): " + ", ".join(
+        f"{k} {ms(sorted(i['parts'][k] for i in its)[len(its) // 2]):.1f}" for k in its[0]["parts"]) if its else ""
+
     info = versions(args, machine_info())
     info.update(meter.as_dict())
     head = (meter.header("pods: ocid vs containerd CRI vs floor", info) +
             f"\n{args.pods} pods per run, {args.reps} runs each, order rotating; median of the runs' medians "
             f"[fastest single pod]; CPU from /proc (10 ms ticks; containerd's shims and runc are not its "
             f"waited-for children and are not counted)")
-    text = f"{head}\n\n{floor_table(rows)}\n\n{t1}\n{t2}\n"
+    text = f"{head}\n\n{floor_table(rows)}\n\n{pieces}\n\n{t1}\n{t2}\n"
     log("\n" + text)
     result = {"date": meter.started, "machine": info,
               "params": {"reps": args.reps, "pods": args.pods}, "rows": rows, "raw": samples,
