@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/random.h>
@@ -43,6 +44,15 @@ struct container_manager {
         pthread_mutex_t lock;   /* the database handle */
         keyset busy;            /* IDs with an operation in progress */
         keyset reserved;        /* name keys of containers being created */
+        /* One inotify instance for the daemon's life (destroying one costs
+         * the kernel an RCU grace period: ~20 ms per StopContainer), read
+         * by a thread that wakes the waiters on every change of exits/. */
+        int exits_watch;
+        int watcher_wake;       /* eventfd: stop the watcher */
+        pthread_t watcher;
+        bool watching;
+        pthread_mutex_t exits_lock;
+        pthread_cond_t exits_changed;
 };
 
 static const char schema[] =
@@ -252,31 +262,72 @@ static void refresh(container_manager *m, container *c)
         pthread_mutex_unlock(&m->lock);
 }
 
+static void *watch_exits(void *arg)
+{
+        container_manager *m = arg;
+        for (;;) {
+                struct pollfd pfd[2] = { { .fd = m->exits_watch, .events = POLLIN },
+                                         { .fd = m->watcher_wake, .events = POLLIN } };
+                if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+                        return NULL;
+                if (pfd[1].revents)
+                        return NULL;
+                char buf[4096];
+                while (read(m->exits_watch, buf, sizeof(buf)) > 0)
+                        ;
+                pthread_mutex_lock(&m->exits_lock);
+                pthread_cond_broadcast(&m->exits_changed);
+                pthread_mutex_unlock(&m->exits_lock);
+        }
+}
+
+static struct timespec realtime_after_ms(long ms)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += ms / 1000;
+        t.tv_nsec += (ms % 1000) * 1000000;
+        if (t.tv_nsec >= 1000000000) {
+                t.tv_sec++;
+                t.tv_nsec -= 1000000000;
+        }
+        return t;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+        return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /* Wait until conmon writes the exit file, at most timeout_ms. */
 static bool wait_exit(container_manager *m, const char *id, int timeout_ms)
 {
-        _cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         _cleanup_free_ char *path = exit_file(m, id);
-        if (fd >= 0)
-                inotify_add_watch(fd, m->exits_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
-        struct timespec start, now;
-        clock_gettime(CLOCK_MONOTONIC, &start);
+        struct timespec deadline = realtime_after_ms(timeout_ms);
+        bool exited;
+        pthread_mutex_lock(&m->exits_lock);
         for (;;) {
-                /* Checked after the watch exists: no exit can slip between. */
-                if (access(path, F_OK) == 0)
-                        return true;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-                if (elapsed >= timeout_ms)
-                        return false;
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                /* Without inotify, look again every 100 ms. */
-                if (poll(&pfd, 1, fd < 0 ? 100 : (int)(timeout_ms - elapsed)) > 0) {
-                        char buf[4096];
-                        while (read(fd, buf, sizeof(buf)) > 0)
-                                ;
+                /* Checked under the lock the watcher signals with: no exit
+                 * can slip between the check and the wait. */
+                exited = access(path, F_OK) == 0;
+                if (exited)
+                        break;
+                struct timespec until = deadline;
+                if (!m->watching) {
+                        /* No inotify: look again every 100 ms. */
+                        struct timespec step = realtime_after_ms(100);
+                        if (before(&step, &deadline))
+                                until = step;
+                }
+                pthread_cond_timedwait(&m->exits_changed, &m->exits_lock, &until);
+                struct timespec now = realtime_after_ms(0);
+                if (!before(&now, &deadline)) {
+                        exited = access(path, F_OK) == 0;
+                        break;
                 }
         }
+        pthread_mutex_unlock(&m->exits_lock);
+        return exited;
 }
 
 /* ---- queries -------------------------------------------------------------------- */
@@ -1133,6 +1184,9 @@ int container_manager_new(const container_options *opts, container_manager **ret
 {
         container_manager *m = xcalloc(1, sizeof(*m));
         pthread_mutex_init(&m->lock, NULL);
+        pthread_mutex_init(&m->exits_lock, NULL);
+        pthread_cond_init(&m->exits_changed, NULL);
+        m->exits_watch = m->watcher_wake = -1;
         keyset_init(&m->busy);
         keyset_init(&m->reserved);
         m->root_dir = fs_path_join(opts->root, "containers");
@@ -1164,6 +1218,14 @@ int container_manager_new(const container_options *opts, container_manager **ret
                 return -1;
         }
         reconcile(m);
+        m->exits_watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        m->watcher_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->exits_watch >= 0 && m->watcher_wake >= 0 &&
+            inotify_add_watch(m->exits_watch, m->exits_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) >= 0 &&
+            pthread_create(&m->watcher, NULL, watch_exits, m) == 0)
+                m->watching = true;
+        else
+                log_warn("no inotify on %s: waiting for container exits by looking every 100 ms", m->exits_dir);
         *ret = m;
         return 0;
 }
@@ -1172,6 +1234,17 @@ void container_manager_free(container_manager *m)
 {
         if (!m)
                 return;
+        if (m->watching) {
+                uint64_t one = 1;
+                if (write(m->watcher_wake, &one, sizeof(one)) == sizeof(one))
+                        pthread_join(m->watcher, NULL);
+        }
+        if (m->exits_watch >= 0)
+                close(m->exits_watch);
+        if (m->watcher_wake >= 0)
+                close(m->watcher_wake);
+        pthread_mutex_destroy(&m->exits_lock);
+        pthread_cond_destroy(&m->exits_changed);
         if (m->db)
                 sqlite3_close(m->db);
         for (size_t i = 0; i < m->n_handlers; i++) {

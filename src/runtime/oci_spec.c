@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -72,17 +73,25 @@ uint64_t oci_default_capabilities(void)
         return set;
 }
 
-uint64_t oci_current_bounding_set(void)
+static uint64_t bounding_set;
+static pthread_once_t bounding_once = PTHREAD_ONCE_INIT;
+
+static void read_bounding_set(void)
 {
-        uint64_t set = 0;
         for (int cap = 0; cap < 64; cap++) {
                 int r = prctl(PR_CAPBSET_READ, (unsigned long)cap, 0, 0, 0);
                 if (r < 0)
                         break; /* EINVAL: past the kernel's last capability */
                 if (r > 0)
-                        set |= UINT64_C(1) << cap;
+                        bounding_set |= UINT64_C(1) << cap;
         }
-        return set;
+}
+
+/* The daemon's bounding set does not change while it runs: read it once. */
+uint64_t oci_current_bounding_set(void)
+{
+        pthread_once(&bounding_once, read_bounding_set);
+        return bounding_set;
 }
 
 static bool is_all(const char *name)
