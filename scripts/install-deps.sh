@@ -15,6 +15,7 @@ packages=(
         libcmocka-dev bats python3 python3-grpcio python3-protobuf
         golang-go golang-google-grpc-dev golang-goprotobuf-dev
         busybox-static docker-registry procps util-linux jq
+        zstd apache2-utils curl openssl attr
 )
 
 missing=()
