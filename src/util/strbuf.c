@@ -53,6 +53,8 @@ void strbuf_grow(strbuf *sb, size_t extra)
 
 void strbuf_add(strbuf *sb, const void *data, size_t len)
 {
+        if (len == 0)
+                return; /* data may be NULL then, which memcpy must not see */
         strbuf_grow(sb, len);
         memcpy(sb->buf + sb->len, data, len);
         sb->len += len;
