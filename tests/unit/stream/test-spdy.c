@@ -44,7 +44,8 @@ static int collect(const spdy_frame *f, void *userdata)
                 memcpy(c->headers[i].value, f->headers[i].value, f->headers[i].value_len + 1);
                 c->headers[i].value_len = f->headers[i].value_len;
         }
-        memcpy(c->settings, f->settings, f->n_settings * sizeof(*f->settings));
+        if (f->n_settings)
+                memcpy(c->settings, f->settings, f->n_settings * sizeof(*f->settings));
         c->f.headers = c->headers;
         c->f.settings = c->settings;
         c->f.data = NULL;
