@@ -140,7 +140,8 @@ static container *from_row(sqlite3_stmt *st)
         c->bundle = db_text(st, 16);
         c->config_len = (size_t)sqlite3_column_bytes(st, 17);
         c->config = xcalloc(c->config_len + 1, 1);
-        memcpy(c->config, sqlite3_column_blob(st, 17), c->config_len);
+        if (c->config_len) /* SQLite gives NULL for an empty blob */
+                memcpy(c->config, sqlite3_column_blob(st, 17), c->config_len);
         c->spec_json = db_text(st, 18);
         c->infra = sqlite3_column_int(st, 19);
         return c;

@@ -124,7 +124,8 @@ static sandbox *sandbox_from_row(sqlite3_stmt *st)
         sb->network_name = column_text(st, 15);
         sb->config_len = (size_t)sqlite3_column_bytes(st, 16);
         sb->config = xcalloc(sb->config_len + 1, 1);
-        memcpy(sb->config, sqlite3_column_blob(st, 16), sb->config_len);
+        if (sb->config_len) /* SQLite gives NULL for an empty blob */
+                memcpy(sb->config, sqlite3_column_blob(st, 16), sb->config_len);
         sb->infra_id = column_text(st, 17);
         return sb;
 }
