@@ -168,6 +168,22 @@ pull_request() {
         [ "$output" = "$IMAGE_ID" ]
 }
 
+@test "TLS: a registry requiring client certificates gets certs.d's client.cert and client.key" {
+        start_registry --tls --client-certs
+        push_image busybox:latest
+        write_registries_conf ""
+        start_image_ocid
+        install_registry_ca "$CERTS_DIR"
+        # The CA alone: the registry refuses the handshake, nothing stored.
+        run ocic pull "$IMAGE_REF"
+        [ "$status" -ne 0 ]
+        [ -z "$(ocic images -q)" ]
+        cp "$REGISTRY_CLIENT_CERT" "$CERTS_DIR/$REGISTRY/client.cert"
+        cp "$REGISTRY_CLIENT_KEY" "$CERTS_DIR/$REGISTRY/client.key"
+        run -0 ocic pull "$IMAGE_REF"
+        [ "$output" = "Image is up to date for $IMAGE_ID" ]
+}
+
 @test "TLS: without the CA the pull fails with a certificate error, nothing stored" {
         start_registry --tls
         push_image busybox:latest

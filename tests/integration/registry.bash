@@ -6,7 +6,7 @@
 #   teardown_file() { stop_registry; }
 #
 # start_registry [--htpasswd USER:PASS] [--token USER:PASS] [--anonymous-pull]
-#                [--tls] [--schema1]
+#                [--tls [--client-certs]] [--schema1]
 #       Start a registry in a fresh temp dir and wait until /v2/ answers.
 #       --htpasswd   basic auth (bcrypt line made with htpasswd -Bbn)
 #       --token      bearer-token auth: a token server (fixtures/token_server.py)
@@ -15,6 +15,8 @@
 #       --anonymous-pull   with --token: requests without credentials get a
 #                    pull-only token (Docker Hub style)
 #       --tls        HTTPS with a fresh self-signed CA (the token server too)
+#       --client-certs   with --tls: the registry requires a client certificate
+#                    signed by that CA (REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY)
 #       --schema1    accept schema 1 manifests (compatibility.schema1.enabled)
 #   Exports:
 #       REGISTRY          127.0.0.1:PORT
@@ -83,6 +85,17 @@ _registry_make_certs() {
                 -days 7 -extfile "$d/server.ext" -out "$d/server.crt" 2>/dev/null
 }
 
+# A client certificate from the test CA, for registries that require one.
+_registry_make_client_cert() {
+        local d="$1"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -keyout "$d/client.key" -out "$d/client.csr" -subj "/CN=ocid test client" 2>/dev/null || return 1
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+                "extendedKeyUsage=clientAuth" >"$d/client.ext"
+        openssl x509 -req -in "$d/client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+                -days 7 -extfile "$d/client.ext" -out "$d/client.cert" 2>/dev/null
+}
+
 # Start the token server; sets TOKEN_SERVER_PID, TOKEN_REALM, TOKEN_SERVICE, TOKEN_LOG.
 _registry_start_token_server() {
         local d="$REGISTRY_DIR" anonymous="$1" tls=()
@@ -138,6 +151,12 @@ EOF
     certificate: $d/server.crt
     key: $d/server.key
 EOF
+                if [ -n "$REGISTRY_CLIENT_CERT" ]; then
+                        cat >>"$d/config.yml" <<EOF
+    clientcas:
+      - $d/ca.crt
+EOF
+                fi
         fi
         case "$REGISTRY_AUTH" in
         basic)
@@ -169,13 +188,14 @@ EOF
 }
 
 start_registry() {
-        local htpasswd= token= anonymous= tls= schema1=
+        local htpasswd= token= anonymous= tls= schema1= client_certs=
         while [ $# -gt 0 ]; do
                 case "$1" in
                 --htpasswd) htpasswd="$2"; shift 2 ;;
                 --token) token="$2"; shift 2 ;;
                 --anonymous-pull) anonymous=--anonymous-pull; shift ;;
                 --tls) tls=1; shift ;;
+                --client-certs) client_certs=1; shift ;;
                 --schema1) schema1=1; shift ;;
                 *) echo "start_registry: unknown option $1" >&2; return 1 ;;
                 esac
@@ -190,13 +210,20 @@ start_registry() {
         export REGISTRY_DIRS
         REGISTRY_LOG="$REGISTRY_DIR/registry.log"
         REGISTRY_SCHEME=http REGISTRY_CA= REGISTRY_AUTH=none REGISTRY_USER= REGISTRY_PASS=
+        REGISTRY_CLIENT_CERT= REGISTRY_CLIENT_KEY=
         TOKEN_SERVER_PID= TOKEN_REALM= TOKEN_SERVICE= TOKEN_LOG=
         mkdir -p "$REGISTRY_DIR/storage"
         if [ -n "$tls" ]; then
                 _registry_make_certs "$REGISTRY_DIR" || { echo "start_registry: openssl failed" >&2; return 1; }
                 REGISTRY_SCHEME=https
                 REGISTRY_CA="$REGISTRY_DIR/ca.crt"
+                if [ -n "$client_certs" ]; then
+                        _registry_make_client_cert "$REGISTRY_DIR" || { echo "start_registry: openssl failed" >&2; return 1; }
+                        REGISTRY_CLIENT_CERT="$REGISTRY_DIR/client.cert"
+                        REGISTRY_CLIENT_KEY="$REGISTRY_DIR/client.key"
+                fi
         fi
+        export REGISTRY_CLIENT_CERT REGISTRY_CLIENT_KEY
         if [ -n "$htpasswd" ]; then
                 REGISTRY_AUTH=basic
                 REGISTRY_USER="${htpasswd%%:*}" REGISTRY_PASS="${htpasswd#*:}"
@@ -229,7 +256,9 @@ start_registry() {
                 for i in $(seq 1 200); do
                         kill -0 "$REGISTRY_PID" 2>/dev/null || break
                         code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
-                                ${REGISTRY_CA:+--cacert "$REGISTRY_CA"} "$REGISTRY_URL/v2/" || true)"
+                                ${REGISTRY_CA:+--cacert "$REGISTRY_CA"} \
+                                ${REGISTRY_CLIENT_CERT:+--cert "$REGISTRY_CLIENT_CERT" --key "$REGISTRY_CLIENT_KEY"} \
+                                "$REGISTRY_URL/v2/" || true)"
                         case "$code" in 200|401) return 0 ;; esac
                         sleep 0.05
                 done
@@ -285,6 +314,7 @@ stop_registries() {
 push_image() {
         local out args=(--registry "$REGISTRY" --scheme "$REGISTRY_SCHEME")
         [ -n "$REGISTRY_CA" ] && args+=(--ca "$REGISTRY_CA")
+        [ -n "${REGISTRY_CLIENT_CERT:-}" ] && args+=(--client-cert "$REGISTRY_CLIENT_CERT" --client-key "$REGISTRY_CLIENT_KEY")
         [ -n "$REGISTRY_USER" ] && args+=(--creds "$REGISTRY_USER:$REGISTRY_PASS")
         out="$(mktemp "$REGISTRY_DIR/push.XXXXXX.json")"
         if ! "$REGISTRY_PYTHON" "$MKIMAGE" "${args[@]}" "$@" >"$out"; then
