@@ -289,6 +289,17 @@ insecure = true"
         run -0 ocic version
 }
 
+@test "blobs redirected to another host (as to blob storage) are followed and verified" {
+        start_proxy --redirect-blobs
+        insecure_registry "$PROXY"
+        start_image_ocid
+        run -0 ocic pull "$PROXY/big:latest"
+        [ "$output" = "Image is up to date for $BIG_ID" ]
+        # Every blob came through a redirect to the registry's own address.
+        grep -q "^REDIRECT GET /v2/big/blobs/$BIG_BLOB" "$PROXY_LOG"
+        grep -q "GET /v2/big/blobs/$BIG_BLOB" "$REGISTRY_LOG"
+}
+
 @test "a slow but moving download is not a stall" {
         # 24 MiB at 8 MiB/s: 3 s, longer than the 2 s progress timeout, but
         # bytes keep coming.

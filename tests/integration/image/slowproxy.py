@@ -46,6 +46,8 @@ def parse_args():
     p.add_argument("--stall-after", type=int, default=-1, help="stop sending large blobs after N bytes")
     p.add_argument("--min-size", type=int, default=1 << 20)
     p.add_argument("--pad-manifests", type=int, default=0)
+    p.add_argument("--redirect-blobs", action="store_true",
+                   help="answer blob GETs with a 307 to the registry itself, as registries that keep blobs elsewhere do")
     p.add_argument("--max-stall", type=float, default=120.0, help="give up a stalled answer after S seconds")
     return p.parse_args()
 
@@ -78,6 +80,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def forward(self):
+        if ARGS.redirect_blobs and self.command == "GET" and "/blobs/sha256:" in self.path:
+            log("REDIRECT", "%s %s" % (self.command, self.path))
+            self.send_response_only(307, "Temporary Redirect")
+            self.send_header("Location", "http://%s%s" % (ARGS.upstream, self.path))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         host, port = ARGS.upstream.rsplit(":", 1)
         up = http.client.HTTPConnection(host, int(port), timeout=300)
         length = int(self.headers.get("Content-Length") or 0)
