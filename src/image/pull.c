@@ -120,6 +120,29 @@ static int fetch_layer(layer_jobs *jobs, registry_session *session, size_t i, oc
                                   jobs->abort, &jobs->infos[i], err);
 }
 
+/* Create layer i, unless another pull is creating it: then wait for that
+ * and take its result (or try ourselves if it failed). */
+static int obtain_layer(layer_jobs *jobs, registry_session *session, size_t i, ocid_error *err)
+{
+        store *st = jobs->p->store;
+        for (;;) {
+                if (store_layer_claim(st, jobs->chain_ids[i])) {
+                        int r = fetch_layer(jobs, session, i, err);
+                        store_layer_unclaim(st, jobs->chain_ids[i]);
+                        return r;
+                }
+                if (store_layer_wait(st, jobs->chain_ids[i], jobs->abort)) {
+                        log_debug("pull: layer %s came from another pull", jobs->chain_ids[i]);
+                        jobs->infos[i].chain_id = xstrdup(jobs->chain_ids[i]);
+                        jobs->infos[i].diff_id = xstrdup(jobs->diff_ids[i]);
+                        store_layer_usage(st, jobs->chain_ids[i], &jobs->infos[i].size, &jobs->infos[i].entries);
+                        return 0;
+                }
+                if (atomic_load(jobs->abort))
+                        return ocid_error_set(err, OCID_ERR_CANCELLED, "pull cancelled");
+        }
+}
+
 static void *layer_worker(void *arg)
 {
         layer_jobs *jobs = arg;
@@ -131,7 +154,7 @@ static void *layer_worker(void *arg)
                 while (!atomic_load(jobs->abort) && (i = atomic_fetch_add(&jobs->next, 1)) < jobs->n) {
                         if (jobs->present[i])
                                 continue;
-                        if (fetch_layer(jobs, session, i, &err) < 0)
+                        if (obtain_layer(jobs, session, i, &err) < 0)
                                 break;
                 }
         }

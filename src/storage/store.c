@@ -24,6 +24,7 @@ typedef struct hold {
          * has recorded it in the database takes the numbers from here. */
         bool have_usage;
         uint64_t size, entries;
+        bool creating;          /* a pull is downloading and unpacking it */
         struct hold *next;
 } hold;
 
@@ -35,6 +36,7 @@ struct store {
         sqlite3 *db_users; /* the same file, for layer_users: no fsync per change */
         pthread_mutex_t lock; /* the database handle and the holds */
         hold *holds;
+        pthread_cond_t layer_done; /* a claimed layer was created or given up */
 };
 
 static const char schema[] =
@@ -131,6 +133,7 @@ int store_open(const char *root, store **ret, ocid_error *err)
 {
         store *s = xcalloc(1, sizeof(*s));
         pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->layer_done, NULL);
         s->root = xstrdup(root);
         s->layers_dir = fs_path_join(root, "layers");
         s->tmp_dir = fs_path_join(root, "tmp");
@@ -167,6 +170,7 @@ void store_close(store *s)
                 free(h);
         }
         pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->layer_done);
         free(s->root);
         free(s->layers_dir);
         free(s->tmp_dir);
@@ -270,6 +274,54 @@ bool store_layer_acquire(store *s, const char *chain_id)
         _cleanup_free_ char *path = store_layer_path(s, chain_id);
         struct stat st;
         bool present = stat(path, &st) == 0;
+        pthread_mutex_unlock(&s->lock);
+        return present;
+}
+
+static bool layer_on_disk(const store *s, const char *chain_id)
+{
+        _cleanup_free_ char *path = store_layer_path(s, chain_id);
+        struct stat st;
+        return stat(path, &st) == 0;
+}
+
+bool store_layer_claim(store *s, const char *chain_id)
+{
+        pthread_mutex_lock(&s->lock);
+        hold *h = find_hold(s, chain_id);
+        bool mine = h && !h->creating && !layer_on_disk(s, chain_id);
+        if (mine)
+                h->creating = true;
+        pthread_mutex_unlock(&s->lock);
+        return mine;
+}
+
+void store_layer_unclaim(store *s, const char *chain_id)
+{
+        pthread_mutex_lock(&s->lock);
+        hold *h = find_hold(s, chain_id);
+        if (h)
+                h->creating = false;
+        pthread_cond_broadcast(&s->layer_done);
+        pthread_mutex_unlock(&s->lock);
+}
+
+bool store_layer_wait(store *s, const char *chain_id, const atomic_bool *cancelled)
+{
+        pthread_mutex_lock(&s->lock);
+        hold *h;
+        while ((h = find_hold(s, chain_id)) && h->creating && !(cancelled && atomic_load(cancelled))) {
+                /* Wake now and then to notice a cancellation. */
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_nsec += 100000000;
+                if (t.tv_nsec >= 1000000000) {
+                        t.tv_sec++;
+                        t.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&s->layer_done, &s->lock, &t);
+        }
+        bool present = layer_on_disk(s, chain_id);
         pthread_mutex_unlock(&s->lock);
         return present;
 }

@@ -46,6 +46,16 @@ void store_layer_usage(store *s, const char *chain_id, uint64_t *ret_size, uint6
 /* Drop the hold; a layer no image references and nobody holds is removed. */
 void store_layer_release(store *s, const char *chain_id);
 
+/* Several pulls may need one missing layer at once (a tag and a digest of
+ * the same image, two images sharing a base): one of them creates it.
+ * claim: true when the caller, holding the layer, is now its creator and
+ * must unclaim when done (created or failed); false when it is on disk or
+ * another pull creates it. wait: until nobody creates it; true when it is
+ * then on disk (false: the creator failed, claim it yourself). */
+bool store_layer_claim(store *s, const char *chain_id);
+void store_layer_unclaim(store *s, const char *chain_id);
+bool store_layer_wait(store *s, const char *chain_id, const atomic_bool *cancelled);
+
 /* Unpack a layer blob (from blob_fd's offset 0) into place under chain_id,
  * verifying that its uncompressed digest is diff_id. The caller holds the
  * layer. If another pull created it meanwhile, that copy is kept. */

@@ -113,6 +113,28 @@ insecure = true"
         check '.images[0].repoTags == ["docker.io/library/dbig:latest"]'
 }
 
+@test "a tag and a digest of one image pulled at once: every layer fetched once" {
+        start_proxy --rate $((8 << 20))
+        insecure_registry "$PROXY"
+        start_image_ocid
+        ocic pull "$PROXY/big:latest" >"$BATS_TEST_TMPDIR/pull1" 2>&1 &
+        local p1=$!
+        wait_proxy_log "^BEGIN GET /v2/big/blobs/$BIG_BLOB "
+        ocic pull "$PROXY/big@$BIG_DIGEST" >"$BATS_TEST_TMPDIR/pull2" 2>&1 &
+        local p2=$!
+        wait "$p1"
+        wait "$p2"
+        [ "$(cat "$BATS_TEST_TMPDIR/pull1")" = "Image is up to date for $BIG_ID" ]
+        [ "$(cat "$BATS_TEST_TMPDIR/pull2")" = "Image is up to date for $BIG_ID" ]
+        # Two references, so two downloads were started: the layer went
+        # over the wire once, the second pull waited for it.
+        [ "$(grep -c "^BEGIN GET /v2/big/blobs/$BIG_BLOB " "$PROXY_LOG")" = 1 ]
+        grep -q "came from another pull" "$OCID_LOG"
+        run -0 ocic images -o json
+        check '.images | length == 1'
+        check '.images[0].repoTags == ["'"$PROXY"'/big:latest"]'
+}
+
 @test "a layer another pull has just unpacked is counted in ImageFsInfo by the image that records it first" {
         # big = the busybox layer + a 24 MiB layer; busybox = that first
         # layer only. While big's second layer crawls through the proxy,
