@@ -144,6 +144,7 @@ CRI_HANDLER(cri_create_container)
         spec.cwd = *cfg->working_dir ? cfg->working_dir : (icfg && *icfg->working_dir ? icfg->working_dir : "/");
         spec.tty = cfg->tty;
         spec.stdin_open = cfg->stdin;
+        spec.stdin_once = cfg->stdin_once;
         spec.privileged = sc && sc->privileged;
         spec.readonly_rootfs = sc && sc->readonly_rootfs;
         spec.no_new_privs = sc && sc->no_new_privs;

@@ -7,6 +7,7 @@
 #include "runtime/sandbox.h"
 #include "server/server.h"
 #include "storage/store.h"
+#include "stream/server.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -35,6 +36,7 @@ typedef struct {
         const char *pause_rootfs;   /* root filesystem of infra processes */
         const cri_handler_info *handlers; /* the runtime handlers available */
         size_t n_handlers;
+        stream_server *streams;     /* where Exec, Attach and PortForward send clients */
 } cri_state;
 
 void cri_state_init(cri_state *st);
@@ -46,3 +48,6 @@ void cri_state_set_config_json(cri_state *st, char *json);
  * descriptors: the ones ocid implements have a handler, the others answer
  * UNIMPLEMENTED. The array is static; *ret_n gets its length. */
 const rpc_method *cri_methods(size_t *ret_n);
+
+/* What the streaming server calls to open sessions (cri/stream.c). */
+stream_backend cri_stream_backend(cri_state *st);

@@ -27,6 +27,11 @@ typedef struct {
         char *listen;
         uint64_t grpc_max_recv_msg_size;
         uint64_t grpc_max_send_msg_size;
+        char *stream_address;
+        char *stream_port;
+        uint64_t stream_idle_timeout;   /* seconds */
+        uint64_t stream_token_timeout;  /* seconds */
+        uint64_t stream_max_sessions;
         char *default_runtime;
         char *conmon;
         char *pause_binary;

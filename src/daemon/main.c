@@ -364,14 +364,25 @@ static int serve(daemon_state *d)
             (r = workers_new(d->loop, (unsigned)cfg->worker_threads, &d->workers)) < 0 ||
             (r = server_new(d->loop, d->workers, listen_fd, &opts, &d->server)) < 0) {
                 log_error("cannot start: %s", strerror(r < 0 ? -r : errno));
+        } else if (stream_server_new(d->loop, d->workers, &(stream_server_options){
+                           .address = cfg->stream_address, .port = cfg->stream_port,
+                           .token_ttl_ms = cfg->stream_token_timeout * 1000,
+                           .idle_timeout_ms = cfg->stream_idle_timeout * 1000,
+                           .max_sessions = (unsigned)cfg->stream_max_sessions,
+                           .backend = cri_stream_backend(&d->cri) }, &d->cri.streams, &err) < 0) {
+                log_error("cannot start the streaming server: %s", err.message);
+                ocid_error_clear(&err);
         } else {
-                log_info("ocid %s serving CRI v1 on unix://%s (cgroup driver %s, pid %d)",
-                         OCID_VERSION, cfg->listen, cfg->cgroup_manager, getpid());
+                log_info("ocid %s serving CRI v1 on unix://%s (cgroup driver %s, pid %d), streams on %s",
+                         OCID_VERSION, cfg->listen, cfg->cgroup_manager, getpid(),
+                         stream_server_base_url(d->cri.streams));
                 sd_notify(0, "READY=1");
                 exit_code = loop_run(d->loop);
         }
         unlink(cfg->listen);
         server_free(d->server);
+        stream_server_free(d->cri.streams);
+        d->cri.streams = NULL;
         workers_free(d->workers);
         loop_free(d->loop);
         container_manager_free(containers);

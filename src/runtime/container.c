@@ -20,7 +20,11 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -764,7 +768,7 @@ int container_create(container_manager *m, const container_request *req, contain
                 if (*logdir)
                         fs_mkdir_p(logdir, 0755);
         }
-        if (r == 0 && (r = start_conmon(m, &c, h, spec->tty, spec->stdin_open, false, &c.pid, err)) == 0)
+        if (r == 0 && (r = start_conmon(m, &c, h, spec->tty, spec->stdin_open, spec->stdin_once, &c.pid, err)) == 0)
                 conmon_started = true;
         if (r == 0)
                 r = insert(m, &c, err);
@@ -957,57 +961,97 @@ int container_remove(container_manager *m, const char *id, ocid_error *err)
 
 /* ---- exec, update, logs ---------------------------------------------------------------- */
 
-int container_exec_sync(container_manager *m, const char *id, char *const *args, int64_t timeout_s,
-                        exec_result *ret, ocid_error *err)
+/* Write the process spec for running args in c: the container's own
+ * process settings with this command. */
+static int write_exec_spec(const container *c, char *const *args, bool tty, char **ret_spec_path,
+                           char **ret_pid_path, ocid_error *err)
 {
-        container *c = NULL;
-        if (find(m, id, &c, err) < 0)
-                return -1;
-        int r = 0;
-        if (c->state != CONTAINER_RUNNING) {
-                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "container %s is not running", c->id);
-                container_free(c);
-                return r;
-        }
-        if (!args || !args[0]) {
-                container_free(c);
+        if (!args || !args[0])
                 return ocid_error_set(err, OCID_ERR_INVALID, "no command to execute");
-        }
-        /* The container's own process settings, with this command and no
-         * terminal. */
         json_object *spec = json_tokener_parse(c->spec_json);
         json_object *process = NULL;
         json_object_deep_copy(json_object_object_get(spec, "process"), &process, NULL);
         json_object_put(spec);
-        if (!process) {
-                container_free(c);
-                return ocid_error_set(err, OCID_ERR_INTERNAL, "container %s has no process spec", id);
-        }
+        if (!process)
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "container %s has no process spec", c->id);
         json_object *argv = json_object_new_array();
         for (size_t i = 0; args[i]; i++)
                 json_object_array_add(argv, json_object_new_string(args[i]));
         json_object_object_add(process, "args", argv);
-        json_object_object_add(process, "terminal", json_object_new_boolean(false));
-        char tmpl[] = "/exec-XXXXXX";
+        json_object_object_add(process, "terminal", json_object_new_boolean(tty));
         _cleanup_free_ char *spec_path = NULL, *pid_path = NULL;
-        if (asprintf(&spec_path, "%s%s", c->bundle, tmpl) < 0 || asprintf(&pid_path, "%s.pid", spec_path) < 0)
+        if (asprintf(&spec_path, "%s/exec-XXXXXX", c->bundle) < 0)
                 abort();
         int fd = mkstemp(spec_path);
         if (fd < 0) {
                 json_object_put(process);
-                container_free(c);
                 return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "exec spec");
         }
+        if (asprintf(&pid_path, "%s.pid", spec_path) < 0)
+                abort();
         const char *text = json_object_to_json_string_ext(process, JSON_C_TO_STRING_PLAIN);
+        int r = 0;
         if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
                 r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "exec spec");
         close(fd);
         json_object_put(process);
+        if (r < 0) {
+                unlink(spec_path);
+                return r;
+        }
+        *ret_spec_path = TAKE_PTR(spec_path);
+        *ret_pid_path = TAKE_PTR(pid_path);
+        return 0;
+}
 
+/* Kill a process the runtime exec'd (its pid in pid_path) with its
+ * process group: crun and runc start it in a session of its own. Never
+ * the container's own group. */
+static void kill_exec_process(const char *pid_path, int init_pid)
+{
+        _cleanup_free_ char *pid_text = NULL;
+        size_t len;
+        int pid = fs_read_file(pid_path, 64, &pid_text, &len) == 0 ? atoi(pid_text) : 0;
+        if (pid <= 0)
+                return;
+        pid_t pgid = getpgid(pid);
+        pid_t init_pgid = init_pid > 0 ? getpgid(init_pid) : -1;
+        if (pgid > 1 && pgid != getpgrp() && pgid != init_pgid)
+                kill(-pgid, SIGKILL);
+        kill(pid, SIGKILL);
+}
+
+static int find_running(container_manager *m, const char *id, container **ret, ocid_error *err)
+{
+        if (find(m, id, ret, err) < 0)
+                return -1;
+        if ((*ret)->state != CONTAINER_RUNNING) {
+                int r = ocid_error_set(err, OCID_ERR_PRECONDITION, "container %s is not running", (*ret)->id);
+                container_free(*ret);
+                *ret = NULL;
+                return r;
+        }
+        return 0;
+}
+
+static const runtime_handler *handler_of(container_manager *m, const container *c, ocid_error *err)
+{
         const runtime_handler *h = handler_named(m, c->runtime_handler);
-        if (r == 0 && !h)
-                r = ocid_error_set(err, OCID_ERR_PRECONDITION, "runtime handler '%s' is not configured",
-                                   c->runtime_handler);
+        if (!h)
+                ocid_error_set(err, OCID_ERR_PRECONDITION, "runtime handler '%s' is not configured",
+                               c->runtime_handler);
+        return h;
+}
+
+int container_exec_sync(container_manager *m, const char *id, char *const *args, int64_t timeout_s,
+                        exec_result *ret, ocid_error *err)
+{
+        container *c = NULL;
+        if (find_running(m, id, &c, err) < 0)
+                return -1;
+        _cleanup_free_ char *spec_path = NULL, *pid_path = NULL;
+        const runtime_handler *h = handler_of(m, c, err);
+        int r = h ? write_exec_spec(c, args, false, &spec_path, &pid_path, err) : -1;
         if (r == 0) {
                 char *argv_run[] = { (char *)h->path, "--root", (char *)h->root, "exec", "--process", spec_path,
                                      "--pid-file", pid_path, c->id, NULL };
@@ -1018,22 +1062,10 @@ int container_exec_sync(container_manager *m, const char *id, char *const *args,
                 if (q < 0) {
                         r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot run %s exec", h->name);
                 } else {
-                        if (res.timed_out) {
-                                /* The runtime is gone; the process it started
-                                 * inside the container must go too, with its
-                                 * children: crun and runc start it in a process
-                                 * group (and session) of its own. */
-                                _cleanup_free_ char *pid_text = NULL;
-                                size_t len;
-                                int pid = fs_read_file(pid_path, 64, &pid_text, &len) == 0 ? atoi(pid_text) : 0;
-                                if (pid > 0) {
-                                        pid_t pgid = getpgid(pid);
-                                        pid_t init_pgid = c->pid > 0 ? getpgid(c->pid) : -1;
-                                        if (pgid > 1 && pgid != getpgrp() && pgid != init_pgid)
-                                                kill(-pgid, SIGKILL);
-                                        kill(pid, SIGKILL);
-                                }
-                        }
+                        /* The runtime is gone; the process it started
+                         * inside the container must go too. */
+                        if (res.timed_out)
+                                kill_exec_process(pid_path, c->pid);
                         ret->timed_out = res.timed_out;
                         ret->exit_code = res.signaled ? 128 + res.term_signal : res.exit_code;
                         ret->out = res.out;
@@ -1043,11 +1075,259 @@ int container_exec_sync(container_manager *m, const char *id, char *const *args,
                         res.out = res.err = NULL;
                 }
                 spawn_result_release(&res);
+                unlink(spec_path);
+                unlink(pid_path);
         }
-        unlink(spec_path);
-        unlink(pid_path);
         container_free(c);
         return r;
+}
+
+/* ---- interactive exec and attach ------------------------------------------------ */
+
+/* Whether the runtime, run without --detach, can hand the terminal of an
+ * exec'd process to a console socket and still wait for the process (crun
+ * can; runc refuses the combination). A runtime that cannot gets a
+ * terminal of ours as its controlling terminal instead, and relays it. */
+static bool runtime_takes_console_socket(const runtime_handler *h)
+{
+        char *argv[] = { (char *)h->path, "--version", NULL };
+        spawn_options opts = { .argv = argv, .timeout_ms = 5000 };
+        _cleanup_spawn_result_ spawn_result res = { 0 };
+        return spawn_run(&opts, &res) == 0 && strncmp(res.out, "crun", 4) == 0;
+}
+
+/* Wait (at most timeout_ms, or until the runtime exits) for the runtime to
+ * connect to the console socket, and receive the terminal's master. */
+static int receive_console(int listen_fd, int runtime_pidfd, int *ret_fd, ocid_error *err)
+{
+        struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN }, { .fd = runtime_pidfd, .events = POLLIN } };
+        int n = poll(p, runtime_pidfd >= 0 ? 2 : 1, RUNTIME_TIMEOUT_MS);
+        if (n <= 0 || !(p[0].revents & POLLIN))
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the runtime did not hand over the terminal");
+        _cleanup_close_ int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket");
+        char byte;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = { 0 };
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                              .msg_controllen = sizeof(control.buf) };
+        struct pollfd pc = { .fd = conn, .events = POLLIN };
+        if (poll(&pc, 1, RUNTIME_TIMEOUT_MS) <= 0 || recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0)
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the runtime did not hand over the terminal");
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+            cm->cmsg_len != CMSG_LEN(sizeof(int)))
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the runtime sent no terminal");
+        memcpy(ret_fd, CMSG_DATA(cm), sizeof(int));
+        return 0;
+}
+
+static int console_socket(const char *path, ocid_error *err)
+{
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(addr.sun_path))
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "console socket path too long: %s", path);
+        strcpy(addr.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket %s", path);
+        return TAKE_FD(fd);
+}
+
+static int open_pty(int *ret_master, char **ret_slave, ocid_error *err)
+{
+        _cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        char name[128];
+        if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+            ptsname_r(master, name, sizeof(name)) != 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot allocate a terminal");
+        *ret_slave = xstrdup(name);
+        *ret_master = TAKE_FD(master);
+        return 0;
+}
+
+static int pipe_pair(int *parent, int *child, bool child_reads, ocid_error *err)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "pipe");
+        *parent = child_reads ? p[1] : p[0];
+        *child = child_reads ? p[0] : p[1];
+        fcntl(*parent, F_SETFL, O_NONBLOCK);
+        return 0;
+}
+
+void container_exec_free(container_exec *x)
+{
+        if (!x)
+                return;
+        if (x->pid > 0) {
+                container_exec_kill(x);
+                int status;
+                while (waitpid(x->pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        closep(&x->pidfd);
+        closep(&x->stdin_fd);
+        closep(&x->stdout_fd);
+        closep(&x->stderr_fd);
+        closep(&x->tty_fd);
+        if (x->spec_path)
+                unlink(x->spec_path);
+        if (x->pid_path)
+                unlink(x->pid_path);
+        free(x->spec_path);
+        free(x->pid_path);
+        free(x);
+}
+
+int container_exec_open(container_manager *m, const container_exec_request *req, container_exec **ret,
+                        ocid_error *err)
+{
+        container *c = NULL;
+        if (find_running(m, req->id, &c, err) < 0)
+                return -1;
+        container_exec *x = xcalloc(1, sizeof(*x));
+        *x = (container_exec){ .pidfd = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .tty_fd = -1,
+                               .init_pid = c->pid };
+        _cleanup_close_ int child_in = -1, child_out = -1, child_err = -1, console = -1;
+        _cleanup_free_ char *slave = NULL, *console_path = NULL;
+        const runtime_handler *h = handler_of(m, c, err);
+        int r = h ? write_exec_spec(c, req->args, req->tty, &x->spec_path, &x->pid_path, err) : -1;
+        bool use_console = r == 0 && req->tty && runtime_takes_console_socket(h);
+        if (r == 0 && req->tty && use_console) {
+                if (asprintf(&console_path, "%s.sock", x->spec_path) < 0)
+                        abort();
+                r = console = console_socket(console_path, err);
+                /* The runtime's own complaints, as there is no stderr. */
+                if (r >= 0)
+                        r = pipe_pair(&x->stderr_fd, &child_err, false, err);
+        } else if (r == 0 && req->tty) {
+                r = open_pty(&x->tty_fd, &slave, err);
+        } else if (r == 0) {
+                if (req->in)
+                        r = pipe_pair(&x->stdin_fd, &child_in, true, err);
+                if (r == 0 && req->out)
+                        r = pipe_pair(&x->stdout_fd, &child_out, false, err);
+                if (r == 0 && req->err)
+                        r = pipe_pair(&x->stderr_fd, &child_err, false, err);
+        }
+        if (r >= 0) {
+                _cleanup_strv_ char **argv = NULL;
+                argv = strv_push(argv, h->path);
+                argv = strv_push(argv, "--root");
+                argv = strv_push(argv, h->root);
+                argv = strv_push(argv, "exec");
+                argv = strv_push(argv, "--process");
+                argv = strv_push(argv, x->spec_path);
+                argv = strv_push(argv, "--pid-file");
+                argv = strv_push(argv, x->pid_path);
+                if (console_path) {
+                        argv = strv_push(argv, "--console-socket");
+                        argv = strv_push(argv, console_path);
+                }
+                argv = strv_push(argv, c->id);
+                spawn_start_options o = { .argv = argv, .stdio = { child_in, child_out, child_err },
+                                          .ctty = slave, .new_pgroup = true };
+                int q = spawn_start(&o, &x->pid, &x->pidfd);
+                if (q < 0)
+                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot run %s exec", h->name);
+        }
+        if (r >= 0 && console >= 0) {
+                r = receive_console(console, x->pidfd, &x->tty_fd, err);
+                if (r < 0 && x->stderr_fd >= 0) {
+                        /* Say why, when the runtime said something. */
+                        char buf[512];
+                        ssize_t n = read(x->stderr_fd, buf, sizeof(buf) - 1);
+                        if (n > 0) {
+                                buf[n] = '\0';
+                                ocid_error_set(err, OCID_ERR_INTERNAL, "%s exec: %s", h->name, buf);
+                        }
+                }
+        }
+        if (console_path)
+                unlink(console_path);
+        if (r >= 0 && x->tty_fd >= 0)
+                fcntl(x->tty_fd, F_SETFL, O_NONBLOCK);
+        container_free(c);
+        if (r < 0) {
+                container_exec_free(x);
+                return -1;
+        }
+        *ret = x;
+        return 0;
+}
+
+void container_exec_resize(container_exec *x, uint16_t width, uint16_t height)
+{
+        struct winsize ws = { .ws_row = height, .ws_col = width };
+        if (x->tty_fd >= 0)
+                ioctl(x->tty_fd, TIOCSWINSZ, &ws);
+}
+
+void container_exec_kill(container_exec *x)
+{
+        if (x->pid <= 0)
+                return;
+        kill_exec_process(x->pid_path, x->init_pid);
+        kill(x->pid, SIGKILL); /* not reaped yet, so still ours */
+}
+
+int container_exec_wait(container_exec *x)
+{
+        int status;
+        pid_t p;
+        while ((p = waitpid(x->pid, &status, 0)) < 0 && errno == EINTR)
+                ;
+        x->pid = 0;
+        if (p < 0)
+                return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int container_attach_open(container_manager *m, const char *id, container_attach *ret, ocid_error *err)
+{
+        container *c = NULL;
+        if (find_running(m, id, &c, err) < 0)
+                return -1;
+        json_object *spec = json_tokener_parse(c->spec_json);
+        json_object *terminal = json_object_object_get(json_object_object_get(spec, "process"), "terminal");
+        ret->tty = json_object_get_boolean(terminal);
+        json_object_put(spec);
+        ret->ctl_path = fs_path_join(c->bundle, "ctl");
+        /* conmon's socket, reached through the directory it sits in: the
+         * path itself may be longer than a socket address holds. */
+        _cleanup_close_ int dir = open(c->bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/attach", dir);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        int r = 0;
+        if (dir < 0 || fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+                r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot attach to %s", c->id);
+                if (fd >= 0)
+                        close(fd);
+                free(ret->ctl_path);
+                ret->ctl_path = NULL;
+        } else {
+                fcntl(fd, F_SETFL, O_NONBLOCK);
+                ret->fd = fd;
+        }
+        container_free(c);
+        return r;
+}
+
+void container_attach_resize(const container_attach *a, uint16_t width, uint16_t height)
+{
+        /* conmon's control FIFO: "<event> <height> <width>\n", event 1 = resize. */
+        _cleanup_close_ int fd = open(a->ctl_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        char line[64];
+        int n = snprintf(line, sizeof(line), "1 %u %u\n", height, width);
+        if (fd >= 0 && write(fd, line, (size_t)n) < 0)
+                log_debug("resize through %s: %s", a->ctl_path, strerror(errno));
 }
 
 int container_update_resources(container_manager *m, const char *id, json_object *resources,

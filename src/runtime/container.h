@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef enum {
         CONTAINER_CREATED = 0,
@@ -125,6 +126,53 @@ void exec_result_release(exec_result *r);
  * At the timeout the process is killed and timed_out set. */
 int container_exec_sync(container_manager *m, const char *id, char *const *args, int64_t timeout_s,
                         exec_result *ret, ocid_error *err);
+
+/* An interactive exec (the Exec RPC's streaming session): `<runtime>
+ * exec` runs as the daemon's child, the process it starts in the
+ * container wired to pipes or to a terminal. */
+typedef struct {
+        const char *id;
+        char *const *args;
+        bool tty, in, out, err;
+} container_exec_request;
+
+typedef struct {
+        pid_t pid;          /* the runtime's exec, our child; 0 once reaped */
+        int pidfd;          /* readable when it ended; -1 without pidfd support */
+        int stdin_fd;       /* write end of the process's stdin, or -1 */
+        int stdout_fd;      /* read ends, or -1 */
+        int stderr_fd;      /* with a tty: the runtime's own messages */
+        int tty_fd;         /* with a tty: the terminal's master, both ways */
+        int init_pid;       /* the container's init, whose group is never killed */
+        char *spec_path, *pid_path;
+} container_exec;
+
+int container_exec_open(container_manager *m, const container_exec_request *req, container_exec **ret,
+                        ocid_error *err);
+void container_exec_resize(container_exec *x, uint16_t width, uint16_t height);
+/* Kill the exec'd process (with its process group) and the runtime. */
+void container_exec_kill(container_exec *x);
+/* Reap the runtime (blocks until it ended): the command's exit code, or
+ * 128 + the signal that ended it; -1 when it could not be reaped. */
+int container_exec_wait(container_exec *x);
+/* Kills and reaps the runtime if still running; closes everything. */
+void container_exec_free(container_exec *x);
+
+/* Attaching to a running container's stdio: conmon's attach socket
+ * (SOCK_SEQPACKET; what the container writes arrives in packets whose
+ * first byte names the stream, 2 stdout or 3 stderr; what is sent becomes
+ * the container's stdin; shutting down the write side closes that stdin
+ * when the container was created with stdin_once). */
+typedef struct {
+        int fd;
+        bool tty;           /* the container has a terminal */
+        char *ctl_path;     /* conmon's control FIFO, for resizes */
+} container_attach;
+
+enum { CONTAINER_ATTACH_STDOUT = 2, CONTAINER_ATTACH_STDERR = 3 };
+
+int container_attach_open(container_manager *m, const char *id, container_attach *ret, ocid_error *err);
+void container_attach_resize(const container_attach *a, uint16_t width, uint16_t height);
 
 /* Apply new resources (an OCI "resources" object) to a running or created
  * container. */

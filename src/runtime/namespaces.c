@@ -8,6 +8,8 @@
 #include <sched.h>
 #include <string.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -175,4 +177,80 @@ int ns_unpin(const char *dir, ocid_error *err)
                         r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot remove %s", path);
         }
         return r;
+}
+
+typedef struct {
+        const char *netns;
+        uint16_t port;
+        int fd;
+        int error;
+} dial_job;
+
+static int connect_localhost(int family, uint16_t port, int *ret_errno)
+{
+        struct sockaddr_storage ss = { 0 };
+        socklen_t len;
+        if (family == AF_INET) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+                a->sin_family = AF_INET;
+                a->sin_port = htons(port);
+                a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                len = sizeof(*a);
+        } else {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons(port);
+                a->sin6_addr = in6addr_loopback;
+                len = sizeof(*a);
+        }
+        int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                *ret_errno = errno;
+                return -1;
+        }
+        struct timeval tv = { .tv_sec = 10 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+                *ret_errno = errno;
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* On its own thread: setns applies to the calling thread only, and a
+ * socket stays in the namespace it was made in. */
+static void *dial_thread(void *arg)
+{
+        dial_job *job = arg;
+        if (job->netns) {
+                _cleanup_close_ int ns = open(job->netns, O_RDONLY | O_CLOEXEC);
+                if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+                        job->error = errno;
+                        return NULL;
+                }
+        }
+        int e4 = 0, e6 = 0;
+        job->fd = connect_localhost(AF_INET, job->port, &e4);
+        if (job->fd < 0)
+                job->fd = connect_localhost(AF_INET6, job->port, &e6);
+        if (job->fd < 0)
+                job->error = e4;
+        return NULL;
+}
+
+int ns_dial_localhost(const char *netns_path, uint16_t port, int *ret_fd, ocid_error *err)
+{
+        dial_job job = { .netns = netns_path, .port = port, .fd = -1 };
+        pthread_t thread;
+        int r = pthread_create(&thread, NULL, dial_thread, &job);
+        if (r != 0)
+                return ocid_error_set_errno(err, OCID_ERR_RESOURCE, r, "cannot start a thread");
+        pthread_join(thread, NULL);
+        if (job.fd < 0)
+                return ocid_error_set_errno(err, OCID_ERR_UNAVAILABLE, job.error,
+                                            "cannot connect to localhost:%u", port);
+        fcntl(job.fd, F_SETFL, O_NONBLOCK);
+        *ret_fd = job.fd;
+        return 0;
 }

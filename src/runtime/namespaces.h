@@ -7,6 +7,7 @@
 #include "util/error.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum {
         NS_NET = 1 << 0,
@@ -30,3 +31,8 @@ char *ns_path(const char *dir, unsigned kind);
 /* Which namespace a sysctl belongs to (NS_NET, NS_IPC, NS_UTS), or 0 when
  * it is not namespaced and so may not be set for a pod. */
 unsigned ns_sysctl_kind(const char *key);
+
+/* A TCP connection to port on localhost (127.0.0.1, else ::1) from inside
+ * the network namespace pinned at netns_path (NULL: the daemon's own),
+ * made non-blocking. UNAVAILABLE when nothing listens. */
+int ns_dial_localhost(const char *netns_path, uint16_t port, int *ret_fd, ocid_error *err);

@@ -50,7 +50,7 @@ typedef struct {
         uint32_t uid, gid;
         const uint32_t *additional_gids;
         size_t n_additional_gids;
-        bool tty, stdin_open;
+        bool tty, stdin_open, stdin_once;
         const char *hostname;
         int oom_score_adj;              /* clamped by the caller to what the daemon may set */
         bool has_oom_score_adj;

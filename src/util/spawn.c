@@ -399,6 +399,75 @@ int spawn_run(const spawn_options *o, spawn_result *ret)
         return 0;
 }
 
+int spawn_start(const spawn_start_options *o, pid_t *ret_pid, int *ret_pidfd)
+{
+        if (!o->argv || !o->argv[0])
+                return -EINVAL;
+        /* Copies above 2, so no dup2 clobbers a source before it is used. */
+        _cleanup_(fd_list_done) fd_list copies = { .n = 0 };
+        int src[3];
+        for (int i = 0; i < 3; i++) {
+                src[i] = -1;
+                if (o->ctty || o->stdio[i] < 0)
+                        continue;
+                src[i] = fcntl(o->stdio[i], F_DUPFD_CLOEXEC, 3);
+                if (src[i] < 0)
+                        return -errno;
+                copies.fd[copies.n++] = src[i];
+        }
+
+        posix_spawn_file_actions_t fa_storage;
+        int r;
+        if ((r = posix_spawn_file_actions_init(&fa_storage)) != 0)
+                return -r;
+        _cleanup_(file_actions_destroyp) posix_spawn_file_actions_t *fa = &fa_storage;
+        if (o->ctty) {
+                /* glibc runs setsid before the file actions, and a session
+                 * leader opening a terminal without O_NOCTTY acquires it. */
+                r = posix_spawn_file_actions_addopen(fa, 0, o->ctty, O_RDWR, 0);
+                if (r == 0)
+                        r = posix_spawn_file_actions_adddup2(fa, 0, 1);
+                if (r == 0)
+                        r = posix_spawn_file_actions_adddup2(fa, 0, 2);
+        } else {
+                for (int i = 0; r == 0 && i < 3; i++)
+                        r = src[i] >= 0 ? posix_spawn_file_actions_adddup2(fa, src[i], i)
+                                        : posix_spawn_file_actions_addopen(fa, i, "/dev/null", O_RDWR, 0);
+        }
+        if (r == 0)
+                r = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+        if (r != 0)
+                return -r;
+
+        posix_spawnattr_t attr_storage;
+        if ((r = posix_spawnattr_init(&attr_storage)) != 0)
+                return -r;
+        _cleanup_(spawnattr_destroyp) posix_spawnattr_t *attr = &attr_storage;
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+        if (o->ctty)
+                flags |= POSIX_SPAWN_SETSID;
+        else if (o->new_pgroup)
+                flags |= POSIX_SPAWN_SETPGROUP;
+        r = posix_spawnattr_setsigmask(attr, &none);
+        if (r == 0)
+                r = posix_spawnattr_setsigdefault(attr, &all);
+        if (r == 0)
+                r = posix_spawnattr_setpgroup(attr, 0);
+        if (r == 0)
+                r = posix_spawnattr_setflags(attr, flags);
+        if (r != 0)
+                return -r;
+        pid_t pid;
+        if ((r = posix_spawnp(&pid, o->argv[0], fa, attr, o->argv, environ)) != 0)
+                return -r;
+        *ret_pid = pid;
+        *ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        return 0;
+}
+
 void spawn_result_release(spawn_result *r)
 {
         if (!r)

@@ -80,5 +80,26 @@ int spawn_run(const spawn_options *opts, spawn_result *ret);
  * called twice. */
 void spawn_result_release(spawn_result *r);
 
+/* ---- long-running children ------------------------------------------------
+ * For a child whose stdio the caller wires itself (an interactive exec):
+ * started the same way (signals reset, every other descriptor closed), but
+ * spawn_start returns at once. The caller owns the child: it must reap it
+ * (waitid on the pidfd, or waitpid) exactly once. */
+typedef struct {
+        char *const *argv;
+        /* The child's 0, 1 and 2; -1: /dev/null. Borrowed. */
+        int stdio[3];
+        /* A terminal (the path of a pty's slave) the child opens as 0, 1 and
+         * 2 in a session of its own, so that it is the child's controlling
+         * terminal: the child gets SIGWINCH and SIGHUP from it. Overrides
+         * stdio. */
+        const char *ctty;
+        bool new_pgroup;
+} spawn_start_options;
+
+/* 0 with *ret_pid and *ret_pidfd (-1 on kernels without pidfd), or -errno
+ * as for spawn_run. */
+int spawn_start(const spawn_start_options *o, pid_t *ret_pid, int *ret_pidfd);
+
 static inline void spawn_result_releasep(spawn_result *r) { spawn_result_release(r); }
 #define _cleanup_spawn_result_ __attribute__((cleanup(spawn_result_releasep)))
