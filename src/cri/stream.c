@@ -175,7 +175,8 @@ static int backend_open(void *context, const stream_request *req, stream_process
                 return 0;
         }
         container_exec_request xr = { .id = req->target, .args = req->cmd, .tty = req->tty,
-                                      .in = req->in, .out = req->out, .err = req->err };
+                                      .in = req->in, .out = req->out, .err = req->err,
+                                      .width = req->width, .height = req->height };
         container_exec *x;
         if (container_exec_open(st->containers, &xr, &x, err) < 0)
                 return -1;

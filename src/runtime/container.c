@@ -963,8 +963,8 @@ int container_remove(container_manager *m, const char *id, ocid_error *err)
 
 /* Write the process spec for running args in c: the container's own
  * process settings with this command. */
-static int write_exec_spec(const container *c, char *const *args, bool tty, char **ret_spec_path,
-                           char **ret_pid_path, ocid_error *err)
+static int write_exec_spec(const container *c, char *const *args, bool tty, uint16_t width, uint16_t height,
+                           char **ret_spec_path, char **ret_pid_path, ocid_error *err)
 {
         if (!args || !args[0])
                 return ocid_error_set(err, OCID_ERR_INVALID, "no command to execute");
@@ -979,6 +979,14 @@ static int write_exec_spec(const container *c, char *const *args, bool tty, char
                 json_object_array_add(argv, json_object_new_string(args[i]));
         json_object_object_add(process, "args", argv);
         json_object_object_add(process, "terminal", json_object_new_boolean(tty));
+        json_object_object_del(process, "consoleSize");
+        if (tty && width) {
+                /* The runtime sizes the terminal before the command runs. */
+                json_object *size = json_object_new_object();
+                json_object_object_add(size, "height", json_object_new_int(height));
+                json_object_object_add(size, "width", json_object_new_int(width));
+                json_object_object_add(process, "consoleSize", size);
+        }
         _cleanup_free_ char *spec_path = NULL, *pid_path = NULL;
         if (asprintf(&spec_path, "%s/exec-XXXXXX", c->bundle) < 0)
                 abort();
@@ -1051,7 +1059,7 @@ int container_exec_sync(container_manager *m, const char *id, char *const *args,
                 return -1;
         _cleanup_free_ char *spec_path = NULL, *pid_path = NULL;
         const runtime_handler *h = handler_of(m, c, err);
-        int r = h ? write_exec_spec(c, args, false, &spec_path, &pid_path, err) : -1;
+        int r = h ? write_exec_spec(c, args, false, 0, 0, &spec_path, &pid_path, err) : -1;
         if (r == 0) {
                 char *argv_run[] = { (char *)h->path, "--root", (char *)h->root, "exec", "--process", spec_path,
                                      "--pid-file", pid_path, c->id, NULL };
@@ -1126,15 +1134,22 @@ static int receive_console(int listen_fd, int runtime_pidfd, int *ret_fd, ocid_e
         return 0;
 }
 
-static int console_socket(const char *path, ocid_error *err)
+/* Listen on dir/name. The runtime connects to *ret_path, which reaches
+ * the socket through *ret_dir_fd (keep it open until then): a bundle's
+ * path can be longer than a socket address holds. */
+static int console_socket(const char *dir, const char *name, int *ret_dir_fd, char **ret_path, ocid_error *err)
 {
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket in %s", dir);
         struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof(addr.sun_path))
-                return ocid_error_set(err, OCID_ERR_INTERNAL, "console socket path too long: %s", path);
-        strcpy(addr.sun_path, path);
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dfd, name);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0)
-                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket %s", path);
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket in %s", dir);
+        if (asprintf(ret_path, "/proc/%d/fd/%d/%s", getpid(), dfd, name) < 0)
+                abort();
+        *ret_dir_fd = TAKE_FD(dfd);
         return TAKE_FD(fd);
 }
 
@@ -1195,19 +1210,23 @@ int container_exec_open(container_manager *m, const container_exec_request *req,
         *x = (container_exec){ .pidfd = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .tty_fd = -1,
                                .init_pid = c->pid };
         _cleanup_close_ int child_in = -1, child_out = -1, child_err = -1, console = -1;
-        _cleanup_free_ char *slave = NULL, *console_path = NULL;
+        _cleanup_close_ int console_dir = -1;
+        _cleanup_free_ char *slave = NULL, *console_path = NULL, *console_name = NULL;
         const runtime_handler *h = handler_of(m, c, err);
-        int r = h ? write_exec_spec(c, req->args, req->tty, &x->spec_path, &x->pid_path, err) : -1;
+        int r = h ? write_exec_spec(c, req->args, req->tty, req->width, req->height, &x->spec_path, &x->pid_path, err) : -1;
         bool use_console = r == 0 && req->tty && runtime_takes_console_socket(h);
         if (r == 0 && req->tty && use_console) {
-                if (asprintf(&console_path, "%s.sock", x->spec_path) < 0)
+                if (asprintf(&console_name, "%s.sock", strrchr(x->spec_path, '/') + 1) < 0)
                         abort();
-                r = console = console_socket(console_path, err);
+                r = console = console_socket(c->bundle, console_name, &console_dir, &console_path, err);
                 /* The runtime's own complaints, as there is no stderr. */
                 if (r >= 0)
                         r = pipe_pair(&x->stderr_fd, &child_err, false, err);
         } else if (r == 0 && req->tty) {
                 r = open_pty(&x->tty_fd, &slave, err);
+                /* The runtime copies it to the terminal it makes. */
+                if (r == 0 && req->width)
+                        container_exec_resize(x, req->width, req->height);
         } else if (r == 0) {
                 if (req->in)
                         r = pipe_pair(&x->stdin_fd, &child_in, true, err);
@@ -1249,10 +1268,13 @@ int container_exec_open(container_manager *m, const container_exec_request *req,
                         }
                 }
         }
-        if (console_path)
-                unlink(console_path);
-        if (r >= 0 && x->tty_fd >= 0)
+        if (console_dir >= 0)
+                unlinkat(console_dir, console_name, 0);
+        if (r >= 0 && x->tty_fd >= 0) {
                 fcntl(x->tty_fd, F_SETFL, O_NONBLOCK);
+                if (req->width)
+                        container_exec_resize(x, req->width, req->height);
+        }
         container_free(c);
         if (r < 0) {
                 container_exec_free(x);

@@ -134,6 +134,7 @@ typedef struct {
         const char *id;
         char *const *args;
         bool tty, in, out, err;
+        uint16_t width, height;     /* the terminal's first size; 0: unknown */
 } container_exec_request;
 
 typedef struct {

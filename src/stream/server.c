@@ -122,7 +122,9 @@ struct conn {
         size_t n_eps;
         strbuf early_stdin;       /* stdin sent before the process started */
         bool early_stdin_closed;
-        strbuf resize;
+        strbuf resize;            /* an incomplete resize message */
+        uint16_t width, height;   /* the terminal size last asked for */
+        loop_source *size_wait;   /* waiting for it before starting */
 
         /* port forwarding */
         fwd *fwds;
@@ -382,6 +384,10 @@ static void endpoint_read_eof(endpoint *ep)
         ep->reading = false;
         if (ep->fwd) {
                 send_fin(c, ep->fwd->data_route);
+                /* A WebSocket client cannot half-close a channel: the pod
+                 * side ending is the end. */
+                if (c->mode == MODE_WEBSOCKET)
+                        endpoint_close_write(ep);
                 fwd_check_done(ep->fwd);
         } else {
                 maybe_finish(c);
@@ -562,7 +568,8 @@ static void finish(conn *c)
 {
         if (c->finishing || c->closed)
                 return;
-        write_status(c);
+        if (c->req->kind != STREAM_PORTFORWARD)
+                write_status(c);
         if (c->mode == MODE_SPDY) {
                 for (int ch = 0; ch < N_CHANNELS; ch++)
                         if (ch != CH_STDIN && ch != CH_RESIZE)
@@ -639,59 +646,47 @@ static void add_endpoint(conn *c, endpoint *ep)
                 endpoint_free(ep);
 }
 
-static void apply_resize(conn *c, const char *json, size_t len)
+static void start_now(conn *c);
+
+/* The resize channel carries {"Width":W,"Height":H} objects, one per
+ * WebSocket message, back to back on a SPDY stream (split anywhere). */
+static void resize_data(conn *c, const uint8_t *data, size_t len)
 {
+        if (c->resize.len + len > MAX_RESIZE_BUFFER)
+                strbuf_reset(&c->resize); /* not resize messages: drop */
+        strbuf_add(&c->resize, data, len);
         json_tokener *tok = json_tokener_new();
         size_t off = 0;
-        while (off < len) {
-                json_object *o = json_tokener_parse_ex(tok, json + off, (int)(len - off));
-                enum json_tokener_error e = json_tokener_get_error(tok);
-                if (!o && e == json_tokener_continue)
-                        break;
+        bool got = false;
+        while (off < c->resize.len) {
+                json_object *o = json_tokener_parse_ex(tok, c->resize.buf + off, (int)(c->resize.len - off));
+                if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+                        break; /* incomplete: wait for the rest */
                 size_t used = json_tokener_get_parse_end(tok);
-                if (used == 0)
-                        used = len - off;
-                off += used;
+                off += used ? used : c->resize.len - off;
                 json_tokener_reset(tok);
-                if (!o)
-                        continue;
                 json_object *w, *h;
-                if (json_object_object_get_ex(o, "Width", &w) && json_object_object_get_ex(o, "Height", &h) &&
-                    c->have_proc && c->proc.ops->resize) {
+                if (o && json_object_object_get_ex(o, "Width", &w) && json_object_object_get_ex(o, "Height", &h)) {
                         int64_t wi = json_object_get_int64(w), hi = json_object_get_int64(h);
-                        if (wi > 0 && hi > 0 && wi <= UINT16_MAX && hi <= UINT16_MAX)
-                                c->proc.ops->resize(c->proc.handle, (uint16_t)wi, (uint16_t)hi);
+                        if (wi > 0 && hi > 0 && wi <= UINT16_MAX && hi <= UINT16_MAX) {
+                                c->width = (uint16_t)wi;
+                                c->height = (uint16_t)hi;
+                                got = true;
+                        }
                 }
                 json_object_put(o);
         }
         json_tokener_free(tok);
-        /* Keep an incomplete object for the next piece (SPDY splits at will). */
-        if (off < len && len - off < MAX_RESIZE_BUFFER) {
-                _cleanup_strbuf_ strbuf rest = STRBUF_INIT;
-                strbuf_add(&rest, json + off, len - off);
-                strbuf_reset(&c->resize);
-                strbuf_add(&c->resize, rest.buf, rest.len);
-        } else {
-                strbuf_reset(&c->resize);
-        }
-}
-
-static void resize_data(conn *c, const uint8_t *data, size_t len)
-{
-        if (!c->have_proc) {
-                if (c->resize.len + len <= MAX_RESIZE_BUFFER)
-                        strbuf_add(&c->resize, data, len);
-                return;
-        }
-        if (c->mode == MODE_WEBSOCKET) {
-                apply_resize(c, (const char *)data, len);
-                return;
-        }
-        strbuf_add(&c->resize, data, len);
-        _cleanup_strbuf_ strbuf all = STRBUF_INIT;
-        strbuf_add(&all, c->resize.buf, c->resize.len);
+        _cleanup_strbuf_ strbuf rest = STRBUF_INIT;
+        strbuf_add(&rest, c->resize.buf + off, c->resize.len - off);
         strbuf_reset(&c->resize);
-        apply_resize(c, all.buf, all.len);
+        strbuf_add(&c->resize, rest.buf, rest.len);
+        if (!got)
+                return;
+        if (c->have_proc && c->proc.ops && c->proc.ops->resize)
+                c->proc.ops->resize(c->proc.handle, c->width, c->height);
+        else if (c->size_wait)
+                start_now(c);
 }
 
 typedef struct {
@@ -788,21 +783,24 @@ static void open_done(void *data)
         strbuf_release(&c->early_stdin);
         if (in && c->early_stdin_closed)
                 endpoint_shutdown_input(in);
-        if (c->resize.len) {
-                _cleanup_strbuf_ strbuf pending = STRBUF_INIT;
-                strbuf_add(&pending, c->resize.buf, c->resize.len);
-                strbuf_reset(&c->resize);
-                resize_data(c, (const uint8_t *)pending.buf, pending.len);
-        }
+        /* A resize that came while the process was starting. */
+        if (c->width && p->ops->resize)
+                p->ops->resize(p->handle, c->width, c->height);
         conn_unref(c);
         maybe_finish(c);
 }
 
-static void start_process(conn *c)
+static void start_now(conn *c)
 {
         if (c->started)
                 return;
         c->started = true;
+        if (c->size_wait) {
+                loop_source_remove(c->size_wait);
+                c->size_wait = NULL;
+        }
+        c->req->width = c->width;
+        c->req->height = c->height;
         open_work *w = xcalloc(1, sizeof(*w));
         w->c = c;
         c->refs++;
@@ -814,6 +812,28 @@ static void start_process(conn *c)
                 c->proc = (stream_process){ .exit_fd = -1 };
                 finish(c);
         }
+}
+
+static void size_wait_expired(loop_source *src, void *data)
+{
+        (void)src;
+        conn *c = data;
+        c->size_wait = NULL;
+        start_now(c);
+}
+
+/* A terminal is best started at the client's size: clients send it first
+ * thing, so it is waited for a moment. */
+#define SIZE_WAIT_MS 1000
+
+static void start_process(conn *c)
+{
+        if (c->started || c->size_wait)
+                return;
+        if (c->req->tty && !c->width &&
+            loop_add_timer(c->srv->loop, SIZE_WAIT_MS, size_wait_expired, c, &c->size_wait) == 0)
+                return;
+        start_now(c);
 }
 
 static void stdin_data(conn *c, const uint8_t *data, size_t len)
@@ -1428,6 +1448,9 @@ static void conn_close(conn *c)
         if (c->timer)
                 loop_source_remove(c->timer);
         c->timer = NULL;
+        if (c->size_wait)
+                loop_source_remove(c->size_wait);
+        c->size_wait = NULL;
         if (c->counted)
                 s->n_sessions--;
         c->counted = false;

@@ -30,6 +30,7 @@ typedef struct {
         char *target;           /* container ID; pod sandbox ID for port forwarding */
         char **cmd;             /* exec: the command */
         bool tty, in, out, err;
+        uint16_t width, height; /* a terminal's first size, 0: unknown */
         uint16_t *ports;        /* port forwarding: the ports of the RPC (may be none) */
         size_t n_ports;
 } stream_request;
