@@ -244,6 +244,7 @@ static stream_request *token_consume(stream_server *s, const char *id)
 /* ---- connection output --------------------------------------------------------------- */
 
 static void conn_close(conn *c);
+static void conn_unref(conn *c);
 static void conn_update_events(conn *c);
 static void endpoint_update(endpoint *ep);
 
@@ -333,15 +334,28 @@ static endpoint *endpoint_new(conn *c, int fd, bool reading, bool writing, int o
         return ep;
 }
 
-static void endpoint_free(endpoint *ep)
+/* Stop relaying and close the descriptor; the memory stays until the
+ * connection is freed, as a callback of the endpoint may be running. */
+static void endpoint_shut(endpoint *ep)
 {
         if (!ep)
                 return;
         if (ep->src)
                 loop_source_remove(ep->src);
+        ep->src = NULL;
         if (ep->fd >= 0)
                 close(ep->fd);
+        ep->fd = -1;
+        ep->reading = ep->writing = ep->close_write_pending = false;
         strbuf_release(&ep->in);
+        ep->in_off = 0;
+}
+
+static void endpoint_free(endpoint *ep)
+{
+        if (!ep)
+                return;
+        endpoint_shut(ep);
         free(ep);
 }
 
@@ -478,14 +492,15 @@ static void endpoint_io(loop_source *src, int fd, uint32_t events, void *data)
         (void)src;
         (void)fd;
         endpoint *ep = data;
+        conn *c = ep->c;
+        c->refs++;
         if (events & EPOLLOUT || (ep->writing && !ep->reading && events & (EPOLLERR | EPOLLHUP)))
                 endpoint_do_write(ep);
         if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) && ep->reading)
                 endpoint_do_read(ep);
-        if (ep->fwd && ep->fwd->done)
-                return;
-        if (!ep->c->closed)
+        if (!c->closed)
                 endpoint_update(ep);
+        conn_unref(c);
 }
 
 /* Bytes from the client for an endpoint. */
@@ -614,8 +629,6 @@ static void maybe_finish(conn *c)
                 loop_source_remove(c->timer);
         loop_add_timer(c->srv->loop, OUTPUT_GRACE_MS, output_grace_expired, c, &c->timer);
 }
-
-static void conn_unref(conn *c);
 
 static void process_exited(loop_source *src, int fd, uint32_t events, void *data)
 {
@@ -1400,6 +1413,13 @@ static void handle_request(conn *c, http_request *hreq, const uint8_t *rest, siz
 
 static void conn_free(conn *c)
 {
+        for (size_t i = 0; i < c->n_eps; i++)
+                endpoint_free(c->eps[i]);
+        while (c->fwds) {
+                fwd *f = c->fwds;
+                c->fwds = f->next;
+                fwd_free(f);
+        }
         if (c->have_proc && c->proc.ops && c->proc.ops->release)
                 c->proc.ops->release(c->proc.handle);
         close_process_fds(&c->proc);
@@ -1457,13 +1477,9 @@ static void conn_close(conn *c)
         /* Closing stdin and the terminal's master is the process's cue:
          * EOF, and a hangup for a terminal. */
         for (size_t i = 0; i < c->n_eps; i++)
-                endpoint_free(c->eps[i]);
-        c->n_eps = 0;
-        while (c->fwds) {
-                fwd *f = c->fwds;
-                c->fwds = f->next;
-                fwd_free(f);
-        }
+                endpoint_shut(c->eps[i]);
+        for (fwd *f = c->fwds; f; f = f->next)
+                endpoint_shut(f->ep);
         if (c->exit_src && !c->exited)
                 loop_add_timer(s->loop, KILL_GRACE_MS, kill_grace_expired, c, &c->timer);
         if (c->prev)
