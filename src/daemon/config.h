@@ -29,6 +29,8 @@ typedef struct {
         uint64_t grpc_max_send_msg_size;
         char *stream_address;
         char *stream_port;
+        char *stream_tls_cert;
+        char *stream_tls_key;
         uint64_t stream_idle_timeout;   /* seconds */
         uint64_t stream_token_timeout;  /* seconds */
         uint64_t stream_max_sessions;

@@ -369,6 +369,7 @@ static int serve(daemon_state *d)
                            .token_ttl_ms = cfg->stream_token_timeout * 1000,
                            .idle_timeout_ms = cfg->stream_idle_timeout * 1000,
                            .max_sessions = (unsigned)cfg->stream_max_sessions,
+                           .tls_cert = cfg->stream_tls_cert, .tls_key = cfg->stream_tls_key,
                            .backend = cri_stream_backend(&d->cri) }, &d->cri.streams, &err) < 0) {
                 log_error("cannot start the streaming server: %s", err.message);
                 ocid_error_clear(&err);

@@ -15,6 +15,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +89,7 @@ struct conn {
         conn *prev, *next;
         unsigned refs;            /* the server's list + work in flight */
         int fd;
+        SSL *tls;                 /* NULL: plain TCP */
         loop_source *src;
         bool closed;              /* the connection is gone or going */
         bool finishing;           /* close once out is flushed */
@@ -143,6 +146,7 @@ struct stream_server {
         stream_server_options o;
         int listen_fd;
         loop_source *listen_src;
+        SSL_CTX *tls;
         char *base_url;
         pthread_mutex_t lock;     /* tokens */
         token *tokens;
@@ -253,14 +257,53 @@ static size_t out_pending(const conn *c)
         return c->out.len - c->out_off;
 }
 
+/* The connection's bytes, through TLS when configured: >= 0 bytes (0:
+ * the peer closed, for reads), -EAGAIN when the socket is not ready, or
+ * another negative errno. */
+static ssize_t transport_read(conn *c, void *buf, size_t len)
+{
+        if (!c->tls) {
+                ssize_t n = recv(c->fd, buf, len, 0);
+                return n < 0 ? -errno : n;
+        }
+        ERR_clear_error();
+        int n = SSL_read(c->tls, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+        if (n > 0)
+                return n;
+        switch (SSL_get_error(c->tls, n)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+                return -EAGAIN;
+        case SSL_ERROR_ZERO_RETURN:
+                return 0;
+        default:
+                log_debug("streaming: TLS: %s", ERR_reason_error_string(ERR_peek_error()));
+                return -EPROTO;
+        }
+}
+
+static ssize_t transport_write(conn *c, const void *buf, size_t len)
+{
+        if (!c->tls) {
+                ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+                return n < 0 ? -errno : n;
+        }
+        ERR_clear_error();
+        int n = SSL_write(c->tls, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+        if (n > 0)
+                return n;
+        int e = SSL_get_error(c->tls, n);
+        return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -EAGAIN : -EPIPE;
+}
+
 static void conn_flush(conn *c)
 {
         while (out_pending(c) > 0) {
-                ssize_t n = send(c->fd, c->out.buf + c->out_off, out_pending(c), MSG_NOSIGNAL);
+                ssize_t n = transport_write(c, c->out.buf + c->out_off, out_pending(c));
                 if (n < 0) {
-                        if (errno == EINTR)
+                        if (n == -EINTR)
                                 continue;
-                        if (errno != EAGAIN)
+                        if (n != -EAGAIN)
                                 conn_close(c);
                         break;
                 }
@@ -1463,6 +1506,9 @@ static void conn_close(conn *c)
         if (c->src)
                 loop_source_remove(c->src);
         c->src = NULL;
+        if (c->tls)
+                SSL_free(c->tls);
+        c->tls = NULL;
         close(c->fd);
         c->fd = -1;
         if (c->timer)
@@ -1547,10 +1593,10 @@ static void conn_read(conn *c)
 {
         uint8_t buf[64 * 1024];
         while (!c->closed && !c->conn_paused) {
-                ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-                if (n < 0 && errno == EINTR)
+                ssize_t n = transport_read(c, buf, sizeof(buf));
+                if (n == -EINTR)
                         continue;
-                if (n < 0 && errno == EAGAIN)
+                if (n == -EAGAIN)
                         break;
                 if (n <= 0) {
                         conn_close(c);
@@ -1643,7 +1689,18 @@ static void on_accept(loop_source *src, int fd, uint32_t events, void *data)
                 strbuf_init(&c->resize);
                 strbuf_init(&c->early_stdin);
                 http_parser_init(&c->parser);
+                if (s->tls && (!(c->tls = SSL_new(s->tls)) || !SSL_set_fd(c->tls, cfd))) {
+                        log_warn("streaming: cannot set up TLS for a connection");
+                        SSL_free(c->tls);
+                        c->tls = NULL;
+                        close(cfd);
+                        conn_free(c);
+                        continue;
+                }
+                if (c->tls)
+                        SSL_set_accept_state(c->tls);
                 if (loop_add_io(s->loop, cfd, EPOLLIN, conn_io, c, &c->src) < 0) {
+                        SSL_free(c->tls);
                         close(cfd);
                         conn_free(c);
                         continue;
@@ -1689,7 +1746,24 @@ int stream_server_new(loop *l, workers *w, const stream_server_options *o, strea
         getsockname(fd, (struct sockaddr *)&ss, &len);
         getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV);
+        SSL_CTX *tls = NULL;
+        if (o->tls_cert && *o->tls_cert) {
+                tls = SSL_CTX_new(TLS_server_method());
+                if (!tls || !SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) ||
+                    SSL_CTX_use_certificate_chain_file(tls, o->tls_cert) != 1 ||
+                    SSL_CTX_use_PrivateKey_file(tls, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+                    SSL_CTX_check_private_key(tls) != 1) {
+                        unsigned long e = ERR_get_error();
+                        SSL_CTX_free(tls);
+                        close(fd);
+                        return ocid_error_set(err, OCID_ERR_INVALID, "stream TLS certificate %s, key %s: %s",
+                                              o->tls_cert, o->tls_key ? o->tls_key : "(none)",
+                                              e ? ERR_reason_error_string(e) : "unusable");
+                }
+                SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        }
         stream_server *s = xcalloc(1, sizeof(*s));
+        s->tls = tls;
         s->loop = l;
         s->workers = w;
         s->o = *o;
@@ -1701,7 +1775,8 @@ int stream_server_new(loop *l, workers *w, const stream_server_options *o, strea
                 url_host = "127.0.0.1";
         else if (strcmp(host, "::") == 0)
                 url_host = "::1";
-        if (asprintf(&s->base_url, strchr(url_host, ':') ? "http://[%s]:%s" : "http://%s:%s", url_host, port) < 0)
+        if (asprintf(&s->base_url, strchr(url_host, ':') ? "%s://[%s]:%s" : "%s://%s:%s", tls ? "https" : "http",
+                     url_host, port) < 0)
                 abort();
         if (loop_add_io(l, fd, EPOLLIN, on_accept, s, &s->listen_src) < 0) {
                 stream_server_free(s);
@@ -1742,6 +1817,7 @@ void stream_server_free(stream_server *s)
                 free(t);
         }
         pthread_mutex_destroy(&s->lock);
+        SSL_CTX_free(s->tls);
         free(s->base_url);
         free(s);
 }

@@ -77,6 +77,8 @@ typedef struct {
         uint64_t token_ttl_ms;  /* an unused URL expires */
         uint64_t idle_timeout_ms; /* a session without traffic is closed; 0: never */
         unsigned max_sessions;
+        /* PEM files; no certificate: plain HTTP. */
+        const char *tls_cert, *tls_key;
         stream_backend backend;
 } stream_server_options;
 
@@ -93,6 +95,6 @@ void stream_server_free(stream_server *s);
  * tokens wait. */
 int stream_server_url(stream_server *s, stream_request *req, char **ret_url, ocid_error *err);
 
-/* "http://127.0.0.1:PORT", the port resolved. */
+/* "http://127.0.0.1:PORT" (https with TLS), the port resolved. */
 const char *stream_server_base_url(const stream_server *s);
 unsigned stream_server_sessions(const stream_server *s);
