@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# Streaming (issue 6): the streaming server over TLS, and the limits on
+# sessions: idle sessions are closed, a bound on concurrent sessions.
+# The client is Python's websocket-client (an independent implementation),
+# verifying the server's certificate.
+
+bats_require_minimum_version 1.5.0
+
+load helpers
+load registry
+load container/lib
+
+setup_file() {
+        ctr_images_setup
+        export TLS_DIR="$(mktemp -d /tmp/ocid-tls.XXXXXX)"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" \
+                -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+        ctr_daemon_start --stream-tls-cert "$TLS_DIR/cert.pem" --stream-tls-key "$TLS_DIR/key.pem" \
+                --stream-idle-timeout 2 --stream-max-sessions 2
+}
+teardown_file() {
+        ctr_file_teardown
+        rm -rf "$TLS_DIR"
+}
+setup() { new_pod tls; }
+teardown() { ctr_test_teardown; }
+
+# wss_exec URL: run the session sending nothing; print each message as
+# "CHANNEL TEXT", and at the end "closed after N s".
+wss_exec() {
+        timeout 30 "$PYTHON" - "$@" <<'PY'
+import os, sys, time, websocket
+url = sys.argv[1].replace('https://', 'wss://')
+ws = websocket.create_connection(url, subprotocols=['v4.channel.k8s.io'],
+                                 sslopt={'ca_certs': os.environ['TLS_DIR'] + '/cert.pem'})
+start = time.monotonic()
+while True:
+    try:
+        op, data = ws.recv_data()
+    except Exception:
+        print('closed after %d s' % (time.monotonic() - start)); break
+    if op == 8:
+        print('closed after %d s' % (time.monotonic() - start)); break
+    print(data[0], data[1:].decode(errors='replace'))
+PY
+}
+
+exec_url() {
+        cri Exec "$(jq -cn --arg id "$CTR_ID" --arg cmd "$1" '{container_id: $id, cmd: ["/bin/sh","-c",$cmd], stdout: true}')" | jq -r .url
+}
+
+@test "Exec URLs are https and the session runs over TLS with a certificate the client verifies" {
+        run_ctr x
+        url="$(exec_url 'echo secure; exit 3')"
+        [[ "$url" == https://127.0.0.1:* ]]
+        run wss_exec "$url"
+        [ "$status" -eq 0 ]
+        [[ "${lines[0]}" == "1 secure" ]]
+        [[ "$output" == *'"reason":"NonZeroExitCode"'* ]]
+        [[ "$output" == *'"message":"3"'* ]]
+        # Plain HTTP to the TLS port gets nowhere.
+        run curl -s --max-time 5 "${url/https:/http:}"
+        [ "$status" -ne 0 ]
+}
+
+@test "a session without traffic is closed after stream_idle_timeout and its process ends" {
+        run_ctr x
+        url="$(exec_url 'sleep 1000')"
+        run wss_exec "$url"
+        [ "$status" -eq 0 ]
+        [[ "$output" == "closed after "[1-4]" s" ]]
+        # The exec'd sleep goes with it (stdin closed, then killed).
+        for i in $(seq 1 50); do
+                pgrep -f '^sleep 1000$' >/dev/null || break
+                sleep 0.2
+        done
+        ! pgrep -f '^sleep 1000$'
+}
+
+@test "more sessions than stream_max_sessions are refused with 503; the others go on" {
+        run_ctr x
+        a="$(exec_url 'sleep 1; echo a')"
+        b="$(exec_url 'sleep 1; echo b')"
+        c="$(exec_url 'echo c')"
+        wss_exec "$a" >"$TEST_DIR/a.out" &
+        pa=$!
+        wss_exec "$b" >"$TEST_DIR/b.out" &
+        pb=$!
+        sleep 0.5
+        run curl -s --max-time 5 --cacert "$TLS_DIR/cert.pem" -o /dev/null -w '%{http_code}' \
+                -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' -H 'X-Stream-Protocol-Version: v4.channel.k8s.io' "$c"
+        [ "$output" = 503 ]
+        wait "$pa" "$pb"
+        grep -qx '1 a' "$TEST_DIR/a.out"
+        grep -qx '1 b' "$TEST_DIR/b.out"
+}
