@@ -65,16 +65,16 @@ exec_url() {
 
 @test "a session without traffic is closed after stream_idle_timeout and its process ends" {
         run_ctr x
-        url="$(exec_url 'sleep 1000')"
+        url="$(exec_url 'sleep 1789')"
         run wss_exec "$url"
         [ "$status" -eq 0 ]
         [[ "$output" == "closed after "[1-4]" s" ]]
         # The exec'd sleep goes with it (stdin closed, then killed).
         for i in $(seq 1 50); do
-                pgrep -f '^sleep 1000$' >/dev/null || break
+                pgrep -f '^sleep 1789$' >/dev/null || break
                 sleep 0.2
         done
-        ! pgrep -f '^sleep 1000$'
+        ! pgrep -f '^sleep 1789$'
 }
 
 @test "more sessions than stream_max_sessions are refused with 503; the others go on" {
