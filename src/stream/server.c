@@ -56,6 +56,7 @@ typedef struct fwd {
         uint32_t request_id;   /* SPDY: the requestid header */
         uint16_t port;
         uint32_t data_route, error_route; /* SPDY stream ids or WebSocket channels */
+        spdy_window data_window;
         bool have_data, have_error;
         bool dialing;
         endpoint *ep;
@@ -107,13 +108,18 @@ struct conn {
 
         spdy_reader *sr;
         spdy_writer *sw;
-        spdy_window recv_window;  /* the session's */
+        spdy_window window;       /* the session's, both ways */
+        /* Windows for what we send are honoured once the client shows it
+         * keeps them (a WINDOW_UPDATE): Go's spdystream never does. */
+        bool peer_flow_control;
+        uint32_t peer_initial_window;
         ws_reader wr;
         ws_channel_protocol wsp;
         strbuf scratch;
 
         /* remotecommand */
         uint32_t chan_stream[N_CHANNELS]; /* SPDY stream ids, 0: not opened */
+        spdy_window chan_window[N_CHANNELS];
         bool started;             /* the process was asked for */
         bool have_proc;
         stream_process proc;
@@ -251,6 +257,7 @@ static void conn_close(conn *c);
 static void conn_unref(conn *c);
 static void conn_update_events(conn *c);
 static void endpoint_update(endpoint *ep);
+static void resume_endpoints(conn *c);
 
 static size_t out_pending(const conn *c)
 {
@@ -321,16 +328,36 @@ static void conn_flush(conn *c)
                 return;
         conn_update_events(c);
         /* Output drained below the mark: resume reading the process. */
-        for (size_t i = 0; i < c->n_eps; i++)
-                endpoint_update(c->eps[i]);
-        for (fwd *f = c->fwds; f; f = f->next)
-                if (f->ep)
-                        endpoint_update(f->ep);
+        resume_endpoints(c);
 }
 
 static bool out_congested(const conn *c)
 {
         return out_pending(c) > HIGH_WATER;
+}
+
+/* The send window of one of the session's SPDY streams, or NULL. */
+static spdy_window *stream_window(conn *c, uint32_t id)
+{
+        if (id == 0)
+                return NULL;
+        for (int ch = 0; ch < N_CHANNELS; ch++)
+                if (c->chan_stream[ch] == id)
+                        return &c->chan_window[ch];
+        for (fwd *f = c->fwds; f; f = f->next)
+                if (f->have_data && f->data_route == id)
+                        return &f->data_window;
+        return NULL;
+}
+
+/* How much may be sent on the route now. */
+static size_t sendable(conn *c, uint32_t route, size_t want)
+{
+        if (c->mode != MODE_SPDY || !c->peer_flow_control)
+                return want;
+        spdy_window *w = stream_window(c, route);
+        want = spdy_window_sendable(&c->window, want);
+        return w ? spdy_window_sendable(w, want) : want;
 }
 
 /* Data for the client on a route: a SPDY stream or a WebSocket channel. */
@@ -341,6 +368,10 @@ static void send_data(conn *c, uint32_t route, const void *data, size_t len)
         if (c->mode == MODE_SPDY) {
                 if (route == 0)
                         return;
+                spdy_window *w = stream_window(c, route);
+                if (w)
+                        spdy_window_sent(w, len);
+                spdy_window_sent(&c->window, len);
                 spdy_encode_data(&c->out, route, 0, data, len);
         } else {
                 ws_channel_frame(&c->out, c->wsp, (uint8_t)route, data, len);
@@ -402,12 +433,17 @@ static void endpoint_free(endpoint *ep)
         free(ep);
 }
 
+static uint32_t endpoint_route(endpoint *ep)
+{
+        return ep->fwd ? ep->fwd->data_route : channel_route(ep->c, ep->out_ch < 0 ? CH_STDOUT : ep->out_ch);
+}
+
 static void endpoint_update(endpoint *ep)
 {
         if (!ep->src)
                 return;
         uint32_t ev = 0;
-        if (ep->reading && !out_congested(ep->c))
+        if (ep->reading && !out_congested(ep->c) && sendable(ep->c, endpoint_route(ep), 1) > 0)
                 ev |= EPOLLIN;
         if (ep->writing && ep->in.len > ep->in_off)
                 ev |= EPOLLOUT;
@@ -481,7 +517,11 @@ static void endpoint_do_read(endpoint *ep)
         conn *c = ep->c;
         uint8_t buf[READ_CHUNK];
         while (ep->reading && !c->closed && !out_congested(c)) {
-                ssize_t n = read(ep->fd, buf, sizeof(buf));
+                /* A packet is read whole, even past the window. */
+                size_t want = ep->packets ? sizeof(buf) : sendable(c, endpoint_route(ep), sizeof(buf));
+                if (want == 0)
+                        break;
+                ssize_t n = read(ep->fd, buf, want);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
@@ -1079,6 +1119,7 @@ static int spdy_remotecommand_stream(conn *c, const spdy_frame *f)
                 return 0;
         }
         c->chan_stream[ch] = f->stream_id;
+        spdy_window_init(&c->chan_window[ch], c->peer_initial_window, SPDY_INITIAL_WINDOW);
         spdy_reply(c, f->stream_id);
         if (ch == CH_STDIN && f->flags & SPDY_FLAG_FIN)
                 stdin_close(c);
@@ -1155,6 +1196,7 @@ static int spdy_portforward_stream(conn *c, const spdy_frame *f)
         if (is_data) {
                 pair->have_data = true;
                 pair->data_route = f->stream_id;
+                spdy_window_init(&pair->data_window, c->peer_initial_window, SPDY_INITIAL_WINDOW);
         } else {
                 pair->have_error = true;
                 pair->error_route = f->stream_id;
@@ -1173,6 +1215,43 @@ static int channel_of_stream(const conn *c, uint32_t id)
         return -1;
 }
 
+static void resume_endpoints(conn *c)
+{
+        for (size_t i = 0; i < c->n_eps; i++)
+                endpoint_update(c->eps[i]);
+        for (fwd *f = c->fwds; f; f = f->next)
+                if (f->ep)
+                        endpoint_update(f->ep);
+}
+
+static int spdy_window_update_frame(conn *c, const spdy_frame *f)
+{
+        ocid_error err = OCID_ERROR_INIT;
+        spdy_window *w = f->stream_id == 0 ? &c->window : stream_window(c, f->stream_id);
+        c->peer_flow_control = true;
+        if (w && spdy_window_update(w, f->delta_window, &err) < 0) {
+                log_debug("streaming: %s", err.message);
+                ocid_error_clear(&err);
+                spdy_encode_rst_stream(&c->out, f->stream_id, SPDY_FLOW_CONTROL_ERROR);
+        }
+        resume_endpoints(c);
+        return 0;
+}
+
+static void spdy_initial_window(conn *c, uint32_t value)
+{
+        ocid_error err = OCID_ERROR_INIT;
+        for (int ch = 0; ch < N_CHANNELS; ch++)
+                if (c->chan_stream[ch])
+                        spdy_window_initial_changed(&c->chan_window[ch], c->peer_initial_window, value, &err);
+        for (fwd *f = c->fwds; f; f = f->next)
+                if (f->have_data)
+                        spdy_window_initial_changed(&f->data_window, c->peer_initial_window, value, &err);
+        ocid_error_clear(&err);
+        c->peer_initial_window = value;
+        resume_endpoints(c);
+}
+
 static int spdy_on_frame(const spdy_frame *f, void *data)
 {
         conn *c = data;
@@ -1188,9 +1267,9 @@ static int spdy_on_frame(const spdy_frame *f, void *data)
                          * windows are given back right away. */
                         spdy_encode_window_update(&c->out, f->stream_id, (uint32_t)f->data_len);
                         ocid_error ignored = OCID_ERROR_INIT;
-                        spdy_window_received(&c->recv_window, f->data_len, &ignored);
+                        spdy_window_received(&c->window, f->data_len, &ignored);
                         ocid_error_clear(&ignored);
-                        uint32_t delta = spdy_window_consumed(&c->recv_window, f->data_len);
+                        uint32_t delta = spdy_window_consumed(&c->window, f->data_len);
                         if (delta)
                                 spdy_encode_window_update(&c->out, 0, delta);
                 }
@@ -1223,6 +1302,13 @@ static int spdy_on_frame(const spdy_frame *f, void *data)
                 return 0;
         case SPDY_PING:
                 spdy_encode_ping(&c->out, f->ping_id);
+                return 0;
+        case SPDY_WINDOW_UPDATE:
+                return spdy_window_update_frame(c, f);
+        case SPDY_SETTINGS:
+                for (size_t i = 0; i < f->n_settings; i++)
+                        if (f->settings[i].id == SPDY_SETTINGS_INITIAL_WINDOW_SIZE)
+                                spdy_initial_window(c, f->settings[i].value);
                 return 0;
         case SPDY_GOAWAY:
                 /* The client leaves: as if it disconnected. */
@@ -1433,7 +1519,8 @@ static void handle_request(conn *c, http_request *hreq, const uint8_t *rest, siz
                 c->sw = spdy_writer_new();
                 if (!c->sr || !c->sw)
                         abort();
-                spdy_window_init(&c->recv_window, SPDY_INITIAL_WINDOW, SPDY_INITIAL_WINDOW);
+                spdy_window_init(&c->window, SPDY_INITIAL_WINDOW, SPDY_INITIAL_WINDOW);
+                c->peer_initial_window = SPDY_INITIAL_WINDOW;
                 if (kind != STREAM_PORTFORWARD)
                         loop_add_timer(s->loop, STREAM_SETUP_TIMEOUT_MS, setup_expired, c, &c->timer);
         } else {
