@@ -41,6 +41,8 @@
 /* conmon reads what it forwards to stdin in packets of at most this. */
 #define ATTACH_PACKET 8191
 #define MAX_RESIZE_BUFFER 4096
+/* How long a finished session waits for the client to close. */
+#define DRAIN_TIMEOUT_MS 2000
 
 /* The remotecommand channels, numbered as the WebSocket protocol does. */
 enum { CH_STDIN, CH_STDOUT, CH_STDERR, CH_ERROR, CH_RESIZE, N_CHANNELS };
@@ -94,6 +96,7 @@ struct conn {
         loop_source *src;
         bool closed;              /* the connection is gone or going */
         bool finishing;           /* close once out is flushed */
+        bool draining;            /* flushed and shut down: reading until the client closes */
         strbuf out;
         size_t out_off;
         bool conn_paused;
@@ -303,6 +306,30 @@ static ssize_t transport_write(conn *c, const void *buf, size_t len)
         return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -EAGAIN : -EPIPE;
 }
 
+static void drain_expired(loop_source *src, void *data)
+{
+        (void)src;
+        conn *c = data;
+        c->timer = NULL;
+        conn_close(c);
+}
+
+/* All said: end our direction and read what the client still sends until
+ * it closes too. Closing a socket with unread input resets the connection,
+ * and a reset can destroy our last words before the client reads them. */
+static void start_draining(conn *c)
+{
+        c->draining = true;
+        if (c->tls)
+                SSL_shutdown(c->tls);
+        shutdown(c->fd, SHUT_WR);
+        if (c->timer)
+                loop_source_remove(c->timer);
+        c->timer = NULL;
+        if (loop_add_timer(c->srv->loop, DRAIN_TIMEOUT_MS, drain_expired, c, &c->timer) < 0)
+                conn_close(c);
+}
+
 static void conn_flush(conn *c)
 {
         while (out_pending(c) > 0) {
@@ -319,10 +346,8 @@ static void conn_flush(conn *c)
         if (out_pending(c) == 0) {
                 strbuf_reset(&c->out);
                 c->out_off = 0;
-                if (c->finishing) {
-                        conn_close(c);
-                        return;
-                }
+                if (c->finishing && !c->draining)
+                        start_draining(c);
         }
         if (c->closed)
                 return;
@@ -666,6 +691,10 @@ static void finish(conn *c)
 {
         if (c->finishing || c->closed)
                 return;
+        if (c->timer) {
+                loop_source_remove(c->timer);
+                c->timer = NULL;
+        }
         if (c->req->kind != STREAM_PORTFORWARD)
                 write_status(c);
         if (c->mode == MODE_SPDY) {
@@ -724,6 +753,9 @@ static void process_exited(loop_source *src, int fd, uint32_t events, void *data
         c->exited = true;
         if (c->closed) {
                 /* The client is gone: this was all the session waited for. */
+                if (c->timer)
+                        loop_source_remove(c->timer);
+                c->timer = NULL;
                 conn_unref(c);
                 return;
         }
@@ -1690,6 +1722,8 @@ static void conn_read(conn *c)
                         return;
                 }
                 c->last_activity_ms = now_ms();
+                if (c->draining)
+                        continue;
                 if (c->mode != MODE_HEAD) {
                         feed_protocol(c, buf, (size_t)n);
                 } else {
