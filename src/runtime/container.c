@@ -204,26 +204,33 @@ static char *exit_file(container_manager *m, const char *id)
         return fs_path_join(m->exits_dir, id);
 }
 
-/* conmon is the only one who writes the exit file: if it is gone, the
- * container would look alive forever. */
-static bool conmon_alive(const container *c)
+/* The pid of the live conmon whose pid file is in bundle: 0 when there
+ * is none (any more), -1 when the file is not written yet. */
+static int bundle_conmon(const char *bundle)
 {
-        _cleanup_free_ char *pidfile = fs_path_join(c->bundle, "conmon.pid");
+        _cleanup_free_ char *pidfile = fs_path_join(bundle, "conmon.pid");
         _cleanup_free_ char *text = NULL, *stat_path = NULL, *stat_text = NULL;
         size_t len;
         if (fs_read_file(pidfile, 64, &text, &len) < 0)
-                return true; /* not written yet: conmon is starting */
+                return -1;
         int pid = atoi(text);
         if (pid <= 0 || asprintf(&stat_path, "/proc/%d/stat", pid) < 0)
-                return true;
+                return -1;
         if (fs_read_file(stat_path, 4096, &stat_text, &len) < 0)
-                return false;
+                return 0;
         /* "pid (comm) state ...": the pid may have been reused by another
          * program, and a killed conmon lingers as a zombie until reaped. */
         const char *open_paren = strchr(stat_text, '('), *close_paren = strrchr(stat_text, ')');
         if (!open_paren || !close_paren || strncmp(open_paren + 1, "conmon)", 7) != 0)
-                return false;
-        return close_paren[1] == ' ' && close_paren[2] != 'Z' && close_paren[2] != 'X';
+                return 0;
+        return close_paren[1] == ' ' && close_paren[2] != 'Z' && close_paren[2] != 'X' ? pid : 0;
+}
+
+/* conmon is the only one who writes the exit file: if it is gone, the
+ * container would look alive forever. */
+static bool conmon_alive(const container *c)
+{
+        return bundle_conmon(c->bundle) != 0; /* not written yet: conmon is starting */
 }
 
 /* If conmon wrote the exit file, record the end. If conmon died, stop the
@@ -1445,6 +1452,16 @@ bool runtime_supports_rro(const runtime_handler *h)
 static void undo_unrecorded(container_manager *m, const char *id)
 {
         log_info("container %s: cleaning up after an interrupted create", id);
+        _cleanup_free_ char *bundle = fs_path_join(m->run_dir, id);
+        /* A conmon still waiting for the runtime's create: it and the
+         * runtime it runs (its process group) go first. */
+        int conmon = bundle_conmon(bundle);
+        if (conmon > 0) {
+                pid_t pgid = getpgid(conmon);
+                if (pgid > 1 && pgid != getpgrp())
+                        kill(-pgid, SIGKILL);
+                kill(conmon, SIGKILL);
+        }
         ocid_error ignored = OCID_ERROR_INIT;
         char *args[] = { "delete", "--force", (char *)id, NULL };
         for (size_t i = 0; i < m->n_handlers; i++) {
@@ -1452,8 +1469,16 @@ static void undo_unrecorded(container_manager *m, const char *id)
                 ocid_error_clear(&ignored);
         }
         _cleanup_free_ char *dir = fs_path_join(m->root_dir, id);
-        _cleanup_free_ char *bundle = fs_path_join(m->run_dir, id);
         _cleanup_free_ char *exitf = exit_file(m, id);
+        remove_attach_link(m, id);
+        /* The runtime may have made the cgroups before it was stopped. */
+        _cleanup_free_ char *config = fs_path_join(bundle, "config.json");
+        json_object *spec = json_object_from_file(config);
+        json_object *linux_ = NULL, *cgroups = NULL;
+        if (json_object_object_get_ex(spec, "linux", &linux_) &&
+            json_object_object_get_ex(linux_, "cgroupsPath", &cgroups))
+                remove_cgroups(json_object_get_string(cgroups));
+        json_object_put(spec);
         unmount_rootfs(dir);
         fs_remove_tree(dir);
         fs_remove_tree(bundle);

@@ -98,3 +98,48 @@ survives_restart() {
         wait_ctr_gone "$one" "$pid"
         assert_no_containers
 }
+
+@test "a CreateContainer interrupted by kill -9 is undone at the next start: no process, mount, cgroup or file left, the name free again" {
+        # A runtime whose create hangs, so that the daemon dies in the middle.
+        cat >"$TEST_DIR/slow-crun" <<SH
+#!/bin/sh
+case " \$* " in *" create "*) touch "$TEST_DIR/create-started"; sleep 60 ;; esac
+exec /usr/bin/crun "\$@"
+SH
+        chmod +x "$TEST_DIR/slow-crun"
+        printf '[ocid.runtime.runtimes.crun]\nruntime_path = "/usr/bin/crun"\n[ocid.runtime.runtimes.slow]\nruntime_path = "%s"\n' \
+                "$TEST_DIR/slow-crun" >"$TEST_DIR/conf.d/30-slow.conf"
+        ctr_daemon_restart TERM
+        POD_RUNTIME=slow new_pod slowpod
+        local cfg
+        cfg="$(ctr_config interrupted)"
+        pyc --timeout 120 call CreateContainer "$(create_request "$POD_ID" "$POD_FILE" "$cfg")" >/dev/null 2>&1 &
+        local client=$!
+        for i in $(seq 1 100); do
+                [ -e "$TEST_DIR/create-started" ] && break
+                sleep 0.1
+        done
+        [ -e "$TEST_DIR/create-started" ]
+        local id
+        id="$(ls "$TEST_DIR/root/containers")"
+        [ ${#id} -eq 64 ]
+        grep -qF -- "$id" /proc/self/mountinfo   # the rootfs was mounted
+        kill -9 "$OCID_PID"
+        wait "$client" || true
+        wait "$OCID_PID" 2>/dev/null || true
+        start_ocid --registries-conf "$TEST_DIR/registries.conf" \
+                --registries-conf-dir "$TEST_DIR/registries.conf.d"
+        grep -q "container $id: cleaning up after an interrupted create" "$OCID_LOG"
+        wait_ctr_gone "$id"
+        ! pgrep -f "slow-crun" >/dev/null
+        run cri ListContainers '{}'
+        [ "$status" -eq 0 ]
+        [ "$(jq '.containers | length' <<<"$output")" -eq 0 ]
+        # The pod goes on: the same name can be created (with a runtime that
+        # does not hang) and runs.
+        rm "$TEST_DIR/conf.d/30-slow.conf"
+        ctr_daemon_restart TERM
+        new_pod again
+        run_ctr interrupted
+        [ "$(ctr_state "$CTR_ID")" = CONTAINER_RUNNING ]
+}
