@@ -77,6 +77,30 @@ static void spawnattr_destroyp(posix_spawnattr_t **p)
                 posix_spawnattr_destroy(*p);
 }
 
+/* Attributes every child gets, plus extra flags (new process group,
+ * session). The daemon blocks signals in its threads and ignores SIGPIPE;
+ * exec keeps both, and a child should start with neither. Returns an
+ * errno value; on failure attr is destroyed. */
+static int spawnattr_init(posix_spawnattr_t *attr, short extra)
+{
+        int r = posix_spawnattr_init(attr);
+        if (r != 0)
+                return r;
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        r = posix_spawnattr_setsigmask(attr, &none);
+        if (r == 0)
+                r = posix_spawnattr_setsigdefault(attr, &all);
+        if (r == 0)
+                r = posix_spawnattr_setpgroup(attr, 0);
+        if (r == 0)
+                r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | extra);
+        if (r != 0)
+                posix_spawnattr_destroy(attr);
+        return r;
+}
+
 static int64_t now_ns(void)
 {
         struct timespec ts;
@@ -174,26 +198,9 @@ static int child_start(const spawn_options *o, child *ret)
                 return -r;
 
         posix_spawnattr_t attr_storage;
-        if ((r = posix_spawnattr_init(&attr_storage)) != 0)
+        if ((r = spawnattr_init(&attr_storage, o->new_pgroup ? POSIX_SPAWN_SETPGROUP : 0)) != 0)
                 return -r;
         _cleanup_(spawnattr_destroyp) posix_spawnattr_t *attr = &attr_storage;
-        /* The daemon blocks signals in its threads and ignores SIGPIPE;
-         * exec keeps both, and a child should start with neither. */
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-        if (o->new_pgroup)
-                flags |= POSIX_SPAWN_SETPGROUP;
-        r = posix_spawnattr_setsigmask(attr, &none);
-        if (r == 0)
-                r = posix_spawnattr_setsigdefault(attr, &all);
-        if (r == 0)
-                r = posix_spawnattr_setpgroup(attr, 0);
-        if (r == 0)
-                r = posix_spawnattr_setflags(attr, flags);
-        if (r != 0)
-                return -r;
 
         /* glibc runs the child with CLONE_VFORK and reports exec failures
          * (ENOENT, EACCES...) here rather than as an exit status. */
@@ -440,26 +447,10 @@ int spawn_start(const spawn_start_options *o, pid_t *ret_pid, int *ret_pidfd)
                 return -r;
 
         posix_spawnattr_t attr_storage;
-        if ((r = posix_spawnattr_init(&attr_storage)) != 0)
+        short flags = o->ctty ? POSIX_SPAWN_SETSID : o->new_pgroup ? POSIX_SPAWN_SETPGROUP : 0;
+        if ((r = spawnattr_init(&attr_storage, flags)) != 0)
                 return -r;
         _cleanup_(spawnattr_destroyp) posix_spawnattr_t *attr = &attr_storage;
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-        if (o->ctty)
-                flags |= POSIX_SPAWN_SETSID;
-        else if (o->new_pgroup)
-                flags |= POSIX_SPAWN_SETPGROUP;
-        r = posix_spawnattr_setsigmask(attr, &none);
-        if (r == 0)
-                r = posix_spawnattr_setsigdefault(attr, &all);
-        if (r == 0)
-                r = posix_spawnattr_setpgroup(attr, 0);
-        if (r == 0)
-                r = posix_spawnattr_setflags(attr, flags);
-        if (r != 0)
-                return -r;
         pid_t pid;
         if ((r = posix_spawnp(&pid, o->argv[0], fa, attr, o->argv, environ)) != 0)
                 return -r;

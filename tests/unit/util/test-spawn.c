@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -711,6 +712,63 @@ static void test_concurrent_threads(void **state)
         assert_int_equal(errno, ECHILD);
 }
 
+/* spawn_start: the caller's descriptors become the child's stdio; the
+ * caller reaps it. */
+static void test_start_stdio(void **state)
+{
+        (void)state;
+        int out[2];
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        char *argv[] = { "/bin/sh", "-c", "echo started; exit 3", NULL };
+        spawn_start_options o = { .argv = argv, .stdio = { -1, out[1], -1 } };
+        pid_t pid;
+        int pidfd;
+        assert_int_equal(spawn_start(&o, &pid, &pidfd), 0);
+        close(out[1]);
+        char buf[64] = "";
+        ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+        assert_int_equal(n, 8);
+        assert_string_equal(buf, "started\n");
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 3);
+        close(out[0]);
+        if (pidfd >= 0)
+                close(pidfd);
+}
+
+/* With ctty, the terminal is the child's controlling terminal: its size
+ * is the one set on the master, and the child leads its own session. */
+static void test_start_ctty(void **state)
+{
+        (void)state;
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        assert_true(master >= 0);
+        assert_int_equal(grantpt(master), 0);
+        assert_int_equal(unlockpt(master), 0);
+        char name[128];
+        assert_int_equal(ptsname_r(master, name, sizeof(name)), 0);
+        struct winsize ws = { .ws_row = 12, .ws_col = 34 };
+        assert_int_equal(ioctl(master, TIOCSWINSZ, &ws), 0);
+        char *argv[] = { "/bin/sh", "-c", "stty size; test \"$(ps -o sid= -p $$)\" -eq $$ && echo leader", NULL };
+        spawn_start_options o = { .argv = argv, .ctty = name };
+        pid_t pid;
+        int pidfd;
+        assert_int_equal(spawn_start(&o, &pid, &pidfd), 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        char buf[256] = "";
+        ssize_t n = read(master, buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        assert_non_null(strstr(buf, "12 34"));
+        assert_non_null(strstr(buf, "leader"));
+        close(master);
+        if (pidfd >= 0)
+                close(pidfd);
+}
+
 int main(int argc, char **argv)
 {
         if (argc > 1 && STREQ(argv[1], "--helper"))
@@ -739,6 +797,8 @@ int main(int argc, char **argv)
                 cmocka_unit_test(test_signal_state_reset),
                 cmocka_unit_test(test_no_fd_leak),
                 cmocka_unit_test(test_concurrent_threads),
+                cmocka_unit_test(test_start_stdio),
+                cmocka_unit_test(test_start_ctty),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
