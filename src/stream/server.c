@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +102,7 @@ struct conn {
         size_t out_off;
         bool conn_paused;
         int64_t last_activity_ms;
+        loop_source *idle_timer;
         loop_source *timer;
 
         conn_mode mode;
@@ -132,6 +134,7 @@ struct conn {
         char *failure;            /* the process could not be started */
         endpoint *eps[MAX_ENDPOINTS];
         size_t n_eps;
+        endpoint *tty_ep;         /* the terminal's master, when there is one */
         strbuf early_stdin;       /* stdin sent before the process started */
         bool early_stdin_closed;
         strbuf resize;            /* an incomplete resize message */
@@ -729,13 +732,13 @@ static void maybe_finish(conn *c)
 {
         if (c->closed || c->finishing || !c->have_proc)
                 return;
-        bool ended = c->proc.exit_fd >= 0 ? c->exited : true;
-        if (!ended)
-                return;
-        if (outputs_done(c) || c->failure) {
+        if (c->failure || (outputs_done(c) && (c->exited || c->proc.exit_fd < 0))) {
                 finish(c);
                 return;
         }
+        /* Attach: the session is its output. */
+        if (!c->exited)
+                return;
         /* Ended, but a child of the process may hold its output open. */
         if (c->timer)
                 loop_source_remove(c->timer);
@@ -756,14 +759,14 @@ static void process_exited(loop_source *src, int fd, uint32_t events, void *data
                 if (c->timer)
                         loop_source_remove(c->timer);
                 c->timer = NULL;
-                conn_unref(c);
-                return;
+        } else {
+                /* Read what is already there before deciding. */
+                for (size_t i = 0; i < c->n_eps; i++)
+                        if (c->eps[i]->reading)
+                                endpoint_do_read(c->eps[i]);
+                maybe_finish(c);
         }
-        /* Read what is already there before deciding. */
-        for (size_t i = 0; i < c->n_eps; i++)
-                if (c->eps[i]->reading)
-                        endpoint_do_read(c->eps[i]);
-        maybe_finish(c);
+        conn_unref(c); /* the exit is no longer waited for */
 }
 
 static void add_endpoint(conn *c, endpoint *ep)
@@ -775,6 +778,17 @@ static void add_endpoint(conn *c, endpoint *ep)
 }
 
 static void start_now(conn *c);
+
+/* A terminal's size is set on its master, which the session holds;
+ * otherwise (attach) the backend knows how. */
+static void resize_process(conn *c)
+{
+        struct winsize ws = { .ws_row = c->height, .ws_col = c->width };
+        if (c->tty_ep && c->tty_ep->fd >= 0)
+                ioctl(c->tty_ep->fd, TIOCSWINSZ, &ws);
+        else if (c->proc.ops && c->proc.ops->resize)
+                c->proc.ops->resize(c->proc.handle, c->width, c->height);
+}
 
 /* The resize channel carries {"Width":W,"Height":H} objects, one per
  * WebSocket message, back to back on a SPDY stream (split anywhere). */
@@ -811,8 +825,8 @@ static void resize_data(conn *c, const uint8_t *data, size_t len)
         strbuf_add(&c->resize, rest.buf, rest.len);
         if (!got)
                 return;
-        if (c->have_proc && c->proc.ops && c->proc.ops->resize)
-                c->proc.ops->resize(c->proc.handle, c->width, c->height);
+        if (c->have_proc)
+                resize_process(c);
         else if (c->size_wait)
                 start_now(c);
 }
@@ -872,9 +886,8 @@ static void open_done(void *data)
                 return;
         }
         if (p->tty_fd >= 0) {
-                endpoint *ep = endpoint_new(c, p->tty_fd, true, c->req->in, CH_STDOUT);
-                ep->reading = true;
-                add_endpoint(c, ep);
+                c->tty_ep = endpoint_new(c, p->tty_fd, true, c->req->in, CH_STDOUT);
+                add_endpoint(c, c->tty_ep);
                 p->tty_fd = -1;
         }
         if (p->attach_fd >= 0) {
@@ -912,8 +925,8 @@ static void open_done(void *data)
         if (in && c->early_stdin_closed)
                 endpoint_shutdown_input(in);
         /* A resize that came while the process was starting. */
-        if (c->width && p->ops->resize)
-                p->ops->resize(p->handle, c->width, c->height);
+        if (c->width)
+                resize_process(c);
         conn_unref(c);
         maybe_finish(c);
 }
@@ -929,6 +942,7 @@ static void start_now(conn *c)
         }
         c->req->width = c->width;
         c->req->height = c->height;
+        log_debug("streaming: starting %s, terminal %ux%u", c->req->target, c->width, c->height);
         open_work *w = xcalloc(1, sizeof(*w));
         w->c = c;
         c->refs++;
@@ -1015,6 +1029,11 @@ static void fwd_check_done(fwd *f)
                 return;
         f->done = true;
         conn *c = ep ? ep->c : NULL;
+        if (c && c->mode == MODE_SPDY) {
+                /* The client waits for its error stream to end. */
+                send_fin(c, f->error_route);
+                return;
+        }
         if (c && c->mode == MODE_WEBSOCKET) {
                 /* A WebSocket session forwards fixed connections: it is over
                  * when all of them are. */
@@ -1636,6 +1655,9 @@ static void conn_close(conn *c)
         if (c->size_wait)
                 loop_source_remove(c->size_wait);
         c->size_wait = NULL;
+        if (c->idle_timer)
+                loop_source_remove(c->idle_timer);
+        c->idle_timer = NULL;
         if (c->counted)
                 s->n_sessions--;
         c->counted = false;
@@ -1763,16 +1785,16 @@ static void idle_check(loop_source *src, void *data);
 
 static void arm_idle(conn *c, uint64_t ms)
 {
-        loop_source *t;
-        c->refs++;
-        if (loop_add_timer(c->srv->loop, ms, idle_check, c, &t) < 0)
-                c->refs--;
+        if (loop_add_timer(c->srv->loop, ms, idle_check, c, &c->idle_timer) < 0)
+                c->idle_timer = NULL;
 }
 
 static void idle_check(loop_source *src, void *data)
 {
         (void)src;
         conn *c = data;
+        c->idle_timer = NULL;
+        c->refs++;
         if (!c->closed) {
                 int64_t idle = now_ms() - c->last_activity_ms;
                 int64_t limit = (int64_t)c->srv->o.idle_timeout_ms;
