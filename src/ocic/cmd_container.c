@@ -884,8 +884,8 @@ static void write_all(FILE *f, const uint8_t *data, size_t len)
         fflush(f);
 }
 
-/* ocid serves ExecSync only (no streaming Exec): without -i/-t, plain
- * `exec` runs as `exec --sync`. */
+/* Without --sync, the streaming Exec (cmd_stream.c), as crictl does; with
+ * it, ExecSync: output collected, then printed. */
 int cmd_exec(ocic_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -893,29 +893,43 @@ int cmd_exec(ocic_ctx *ctx, int argc, char **argv)
                 { "timeout", required_argument, NULL, 'T' },
                 { "interactive", no_argument, NULL, 'i' },
                 { "tty", no_argument, NULL, 't' },
+                { "transport", required_argument, NULL, 'X' },
+                { "insecure", no_argument, NULL, 'K' },
+                { "cacert", required_argument, NULL, 'C' },
                 { 0 },
         };
-        static const char usage[] = "exec [-s|--sync] [--timeout SECONDS] CONTAINER-ID COMMAND [ARG...]";
+        static const char usage[] =
+                "exec [-i|--interactive] [-t|--tty] [--transport spdy|websocket] [--insecure]\n"
+                "            [--cacert FILE] CONTAINER-ID COMMAND [ARG...]\n"
+                "       ocic exec -s|--sync [--timeout SECONDS] CONTAINER-ID COMMAND [ARG...]";
         int64_t timeout = 0;
-        bool interactive = false;
+        bool sync = false, interactive = false, tty = false, stream_flags = false;
+        ocic_stream_opts so = { 0 };
         int c;
         /* '+': the command's own flags are not ours. */
         while ((c = getopt_long(argc, argv, "+sit", opts, NULL)) != -1) {
                 switch (c) {
-                case 's': break;
+                case 's': sync = true; break;
                 case 'T':
                         if (!parse_int64(optarg, &timeout) || timeout < 0)
                                 return ocic_usage_error(usage);
                         break;
-                case 'i': case 't': interactive = true; break;
+                case 'i': interactive = true; break;
+                case 't': tty = true; break;
+                case 'X': so.transport = optarg; stream_flags = true; break;
+                case 'K': so.insecure = true; stream_flags = true; break;
+                case 'C': so.ca_file = optarg; stream_flags = true; break;
                 default: return ocic_usage_error(usage);
                 }
         }
         if (argc - optind < 2)
                 return ocic_usage_error(usage);
-        if (interactive) {
-                fprintf(stderr, "ocic: exec: -i/-t need the streaming Exec call, which ocid does not serve; "
-                                "use exec --sync\n");
+        if (!sync)
+                return ocic_exec_stream(ctx, &so, argv[optind], argv + optind + 1, (size_t)(argc - optind - 1),
+                                        interactive, tty);
+        if (interactive || tty || stream_flags) {
+                fprintf(stderr, "ocic: exec: -i, -t, --transport, --insecure and --cacert are for the "
+                                "streaming exec, not --sync\n");
                 return 2;
         }
         Runtime__V1__ExecSyncRequest req = RUNTIME__V1__EXEC_SYNC_REQUEST__INIT;

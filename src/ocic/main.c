@@ -32,7 +32,9 @@ static const ocic_command commands[] = {
         { "rm", cmd_rm, "remove containers" },
         { "ps", cmd_ps, "list containers" },
         { "inspect", cmd_inspect, "show the status of containers" },
-        { "exec", cmd_exec, "run a command in a running container (ExecSync)" },
+        { "exec", cmd_exec, "run a command in a running container" },
+        { "attach", cmd_attach, "attach to a running container" },
+        { "port-forward", cmd_port_forward, "forward local ports to a pod" },
         { "logs", cmd_logs, "show a container's logs" },
         { "update", cmd_update, "update a container's resources" },
 };

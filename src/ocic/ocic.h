@@ -71,6 +71,20 @@ int cmd_inspect(ocic_ctx *ctx, int argc, char **argv);
 int cmd_exec(ocic_ctx *ctx, int argc, char **argv);
 int cmd_logs(ocic_ctx *ctx, int argc, char **argv);
 int cmd_update(ocic_ctx *ctx, int argc, char **argv);
+int cmd_attach(ocic_ctx *ctx, int argc, char **argv);
+int cmd_port_forward(ocic_ctx *ctx, int argc, char **argv);
+
+/* Options of the streaming commands (exec, attach, port-forward). */
+typedef struct {
+        const char *transport;  /* "spdy" (NULL: the default) or "websocket" */
+        bool insecure;          /* https: no certificate verification */
+        const char *ca_file;    /* https: the CAs to trust */
+} ocic_stream_opts;
+
+/* exec without --sync: the Exec call and its streaming session. Returns
+ * the remote command's exit code, 1 or 2 for ocic's own failures. */
+int ocic_exec_stream(ocic_ctx *ctx, const ocic_stream_opts *o, const char *container_id, char **cmd,
+                     size_t n_cmd, bool interactive, bool tty);
 
 /* Read a CRI config file (JSON or YAML) into a message of type desc;
  * prints the problem and returns -1 on failure. */

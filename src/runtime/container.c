@@ -1099,19 +1099,65 @@ int container_exec_sync(container_manager *m, const char *id, char *const *args,
 
 /* ---- interactive exec and attach ------------------------------------------------ */
 
-/* Whether `<runtime> exec` of a process without a terminal hands its
- * own stdio to the process as they are. crun does, so a terminal of ours
- * given to it is the process's terminal: sized before the process runs,
- * resized by us directly. runc copies through pipes of its own instead: it
- * gets the process a terminal of its own (terminal: true), relays ours to
- * it and copies resizes over on SIGWINCH. (crun's own terminal for exec is
- * sized only after the process may have started.) */
-static bool runtime_passes_stdio(const runtime_handler *h)
+/* Whether the runtime, run without --detach, can hand the terminal of an
+ * exec'd process to a console socket and still wait for the process (crun
+ * can; runc refuses the combination). A runtime that cannot gets a
+ * terminal of ours as its controlling terminal instead, and relays it. */
+static bool runtime_takes_console_socket(const runtime_handler *h)
 {
         char *argv[] = { (char *)h->path, "--version", NULL };
         spawn_options opts = { .argv = argv, .timeout_ms = 5000 };
         _cleanup_spawn_result_ spawn_result res = { 0 };
         return spawn_run(&opts, &res) == 0 && strncmp(res.out, "crun", 4) == 0;
+}
+
+/* Wait (at most timeout_ms, or until the runtime exits) for the runtime to
+ * connect to the console socket, and receive the terminal's master. */
+static int receive_console(int listen_fd, int runtime_pidfd, int *ret_fd, ocid_error *err)
+{
+        struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN }, { .fd = runtime_pidfd, .events = POLLIN } };
+        int n = poll(p, runtime_pidfd >= 0 ? 2 : 1, RUNTIME_TIMEOUT_MS);
+        if (n <= 0 || !(p[0].revents & POLLIN))
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the runtime did not hand over the terminal");
+        _cleanup_close_ int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket");
+        char byte;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = { 0 };
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                              .msg_controllen = sizeof(control.buf) };
+        struct pollfd pc = { .fd = conn, .events = POLLIN };
+        if (poll(&pc, 1, RUNTIME_TIMEOUT_MS) <= 0 || recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0)
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the runtime did not hand over the terminal");
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+            cm->cmsg_len != CMSG_LEN(sizeof(int)))
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the runtime sent no terminal");
+        memcpy(ret_fd, CMSG_DATA(cm), sizeof(int));
+        return 0;
+}
+
+/* Listen on dir/name. The runtime connects to *ret_path, which reaches
+ * the socket through *ret_dir_fd (keep it open until then): a bundle's
+ * path can be longer than a socket address holds. */
+static int console_socket(const char *dir, const char *name, int *ret_dir_fd, char **ret_path, ocid_error *err)
+{
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket in %s", dir);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dfd, name);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "console socket in %s", dir);
+        if (asprintf(ret_path, "/proc/%d/fd/%d/%s", getpid(), dfd, name) < 0)
+                abort();
+        *ret_dir_fd = TAKE_FD(dfd);
+        return TAKE_FD(fd);
 }
 
 static int open_pty(int *ret_master, char **ret_slave, ocid_error *err)
@@ -1170,17 +1216,22 @@ int container_exec_open(container_manager *m, const container_exec_request *req,
         container_exec *x = xcalloc(1, sizeof(*x));
         *x = (container_exec){ .pidfd = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .tty_fd = -1,
                                .init_pid = c->pid };
-        _cleanup_close_ int child_in = -1, child_out = -1, child_err = -1;
-        _cleanup_free_ char *slave = NULL;
+        _cleanup_close_ int child_in = -1, child_out = -1, child_err = -1, console = -1;
+        _cleanup_close_ int console_dir = -1;
+        _cleanup_free_ char *slave = NULL, *console_path = NULL, *console_name = NULL;
         const runtime_handler *h = handler_of(m, c, err);
-        /* With a tty, the runtime runs on a terminal of ours (its
-         * controlling terminal: hangups and resizes reach it), sized
-         * before anything starts. */
-        bool relay = req->tty && h && !runtime_passes_stdio(h);
-        int r = h ? write_exec_spec(c, req->args, relay, req->width, req->height, &x->spec_path, &x->pid_path, err)
-                  : -1;
-        if (r == 0 && req->tty) {
+        int r = h ? write_exec_spec(c, req->args, req->tty, req->width, req->height, &x->spec_path, &x->pid_path, err) : -1;
+        bool use_console = r == 0 && req->tty && runtime_takes_console_socket(h);
+        if (r == 0 && req->tty && use_console) {
+                if (asprintf(&console_name, "%s.sock", strrchr(x->spec_path, '/') + 1) < 0)
+                        abort();
+                r = console = console_socket(c->bundle, console_name, &console_dir, &console_path, err);
+                /* The runtime's own complaints, as there is no stderr. */
+                if (r >= 0)
+                        r = pipe_pair(&x->stderr_fd, &child_err, false, err);
+        } else if (r == 0 && req->tty) {
                 r = open_pty(&x->tty_fd, &slave, err);
+                /* The runtime copies it to the terminal it makes. */
                 if (r == 0 && req->width)
                         container_exec_resize(x, req->width, req->height);
         } else if (r == 0) {
@@ -1191,17 +1242,46 @@ int container_exec_open(container_manager *m, const container_exec_request *req,
                 if (r == 0 && req->err)
                         r = pipe_pair(&x->stderr_fd, &child_err, false, err);
         }
-        if (r == 0) {
-                char *argv[] = { (char *)h->path, "--root", (char *)h->root, "exec", "--process", x->spec_path,
-                                 "--pid-file", x->pid_path, c->id, NULL };
+        if (r >= 0) {
+                _cleanup_strv_ char **argv = NULL;
+                argv = strv_push(argv, h->path);
+                argv = strv_push(argv, "--root");
+                argv = strv_push(argv, h->root);
+                argv = strv_push(argv, "exec");
+                argv = strv_push(argv, "--process");
+                argv = strv_push(argv, x->spec_path);
+                argv = strv_push(argv, "--pid-file");
+                argv = strv_push(argv, x->pid_path);
+                if (console_path) {
+                        argv = strv_push(argv, "--console-socket");
+                        argv = strv_push(argv, console_path);
+                }
+                argv = strv_push(argv, c->id);
                 spawn_start_options o = { .argv = argv, .stdio = { child_in, child_out, child_err },
                                           .ctty = slave, .new_pgroup = true };
                 int q = spawn_start(&o, &x->pid, &x->pidfd);
                 if (q < 0)
                         r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, q, "cannot run %s exec", h->name);
         }
-        if (r == 0 && x->tty_fd >= 0)
+        if (r >= 0 && console >= 0) {
+                r = receive_console(console, x->pidfd, &x->tty_fd, err);
+                if (r < 0 && x->stderr_fd >= 0) {
+                        /* Say why, when the runtime said something. */
+                        char buf[512];
+                        ssize_t n = read(x->stderr_fd, buf, sizeof(buf) - 1);
+                        if (n > 0) {
+                                buf[n] = '\0';
+                                ocid_error_set(err, OCID_ERR_INTERNAL, "%s exec: %s", h->name, buf);
+                        }
+                }
+        }
+        if (console_dir >= 0)
+                unlinkat(console_dir, console_name, 0);
+        if (r >= 0 && x->tty_fd >= 0) {
                 fcntl(x->tty_fd, F_SETFL, O_NONBLOCK);
+                if (req->width)
+                        container_exec_resize(x, req->width, req->height);
+        }
         container_free(c);
         if (r < 0) {
                 container_exec_free(x);

@@ -39,6 +39,9 @@
  * and input for the process above which reading the client pauses. */
 #define HIGH_WATER (256u * 1024)
 #define READ_CHUNK (32u * 1024)
+/* Input waiting for the process beyond which even a client that keeps
+ * SPDY windows is not read (it does not keep them, then). */
+#define MAX_BUFFERED_INPUT (4u * 1024 * 1024)
 /* conmon reads what it forwards to stdin in packets of at most this. */
 #define ATTACH_PACKET 8191
 #define MAX_RESIZE_BUFFER 4096
@@ -79,6 +82,8 @@ struct endpoint {
         bool is_socket;           /* half-close with shutdown() */
         bool close_write_pending; /* the client closed: close once drained */
         int out_ch;               /* remotecommand channel for what is read, or -1 */
+        uint32_t in_route;        /* SPDY: the client's stream written to the fd */
+        size_t credit;            /* written to the fd, not yet given back to the client */
         fwd *fwd;                 /* port forwarding */
         strbuf in;                /* for the fd */
         size_t in_off;
@@ -419,6 +424,22 @@ static uint32_t channel_route(const conn *c, int ch)
         return c->mode == MODE_SPDY ? c->chan_stream[ch] : (uint32_t)ch;
 }
 
+/* The client may send n more bytes on a SPDY stream: they left the
+ * session (written where they go, or dropped). Windows are given back only
+ * then, so a client that keeps them never has more in flight than they
+ * allow, and the session need not stop reading the connection, where the
+ * client's own WINDOW_UPDATEs arrive. */
+static void credit(conn *c, uint32_t route, size_t n)
+{
+        if (c->mode != MODE_SPDY || c->closed || n == 0)
+                return;
+        if (route)
+                spdy_encode_window_update(&c->out, route, (uint32_t)n);
+        uint32_t delta = spdy_window_consumed(&c->window, n);
+        if (delta)
+                spdy_encode_window_update(&c->out, 0, delta);
+}
+
 /* ---- endpoints ------------------------------------------------------------------------ */
 
 static void endpoint_io(loop_source *src, int fd, uint32_t events, void *data);
@@ -586,6 +607,11 @@ static void endpoint_do_write(endpoint *ep)
                         break;
                 }
                 ep->in_off += (size_t)n;
+                ep->credit += (size_t)n;
+        }
+        if (ep->credit >= 16 * 1024 || (ep->credit && ep->in.len == ep->in_off)) {
+                credit(ep->c, ep->in_route, ep->credit);
+                ep->credit = 0;
         }
         if (ep->in.len == ep->in_off) {
                 strbuf_reset(&ep->in);
@@ -609,19 +635,24 @@ static void endpoint_io(loop_source *src, int fd, uint32_t events, void *data)
                 endpoint_do_write(ep);
         if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) && ep->reading)
                 endpoint_do_read(ep);
+        /* Writing may have given windows back. */
+        if (!c->closed && out_pending(c))
+                conn_flush(c);
         if (!c->closed)
                 endpoint_update(ep);
         conn_unref(c);
 }
 
 /* Bytes from the client for an endpoint. */
-static void endpoint_feed(endpoint *ep, const uint8_t *data, size_t len)
+/* Returns how many bytes were kept (the rest was dropped). */
+static size_t endpoint_feed(endpoint *ep, const uint8_t *data, size_t len)
 {
         if (!ep || !ep->writing || ep->close_write_pending)
-                return;
+                return 0;
         strbuf_add(&ep->in, data, len);
         endpoint_do_write(ep);
         endpoint_update(ep);
+        return len;
 }
 
 static void endpoint_shutdown_input(endpoint *ep)
@@ -919,6 +950,8 @@ static void open_done(void *data)
         }
         /* The client may have sent stdin (and closed it) already. */
         endpoint *in = stdin_endpoint(c);
+        if (in)
+                in->in_route = c->chan_stream[CH_STDIN];
         if (in && c->early_stdin.len)
                 endpoint_feed(in, (const uint8_t *)c->early_stdin.buf, c->early_stdin.len);
         strbuf_release(&c->early_stdin);
@@ -927,8 +960,10 @@ static void open_done(void *data)
         /* A resize that came while the process was starting. */
         if (c->width)
                 resize_process(c);
-        conn_unref(c);
         maybe_finish(c);
+        if (!c->closed)
+                conn_flush(c); /* windows given back for the early stdin */
+        conn_unref(c);
 }
 
 static void start_now(conn *c)
@@ -978,15 +1013,15 @@ static void start_process(conn *c)
         start_now(c);
 }
 
-static void stdin_data(conn *c, const uint8_t *data, size_t len)
+static size_t stdin_data(conn *c, const uint8_t *data, size_t len)
 {
         if (!c->req->in)
-                return;
+                return 0;
         if (!c->have_proc) {
                 strbuf_add(&c->early_stdin, data, len);
-                return;
+                return len;
         }
-        endpoint_feed(stdin_endpoint(c), data, len);
+        return endpoint_feed(stdin_endpoint(c), data, len);
 }
 
 static void stdin_close(conn *c)
@@ -998,12 +1033,13 @@ static void stdin_close(conn *c)
 }
 
 /* Bytes from the client on a remotecommand channel. */
-static void channel_data(conn *c, int ch, const uint8_t *data, size_t len)
+static size_t channel_data(conn *c, int ch, const uint8_t *data, size_t len)
 {
         if (ch == CH_STDIN)
-                stdin_data(c, data, len);
-        else if (ch == CH_RESIZE)
+                return stdin_data(c, data, len);
+        if (ch == CH_RESIZE)
                 resize_data(c, data, len);
+        return 0;
 }
 
 /* ---- port forwarding -------------------------------------------------------------------- */
@@ -1077,12 +1113,14 @@ static void dial_done(void *data)
                 f->ep = endpoint_new(c, w->fd, true, true, -1);
                 f->ep->is_socket = true;
                 f->ep->fwd = f;
+                f->ep->in_route = f->data_route;
                 /* Data the client sent while we were connecting. */
                 if (f->early.len)
                         endpoint_feed(f->ep, (const uint8_t *)f->early.buf, f->early.len);
                 strbuf_release(&f->early);
                 if (f->early_fin)
                         endpoint_shutdown_input(f->ep);
+                conn_flush(c);
         }
         ocid_error_clear(&w->err);
         free(w);
@@ -1120,21 +1158,21 @@ static fwd *fwd_by_route(conn *c, uint32_t route, bool *ret_is_error)
         return NULL;
 }
 
-static void fwd_data(conn *c, uint32_t route, const uint8_t *data, size_t len, bool fin)
+static size_t fwd_data(conn *c, uint32_t route, const uint8_t *data, size_t len, bool fin)
 {
         bool is_error;
         fwd *f = fwd_by_route(c, route, &is_error);
         if (!f || is_error || f->done)
-                return;
+                return 0;
         if (!f->ep) {
                 strbuf_add(&f->early, data, len);
                 f->early_fin |= fin;
-                return;
+                return len;
         }
-        if (len)
-                endpoint_feed(f->ep, data, len);
+        size_t kept = len ? endpoint_feed(f->ep, data, len) : 0;
         if (fin)
                 endpoint_shutdown_input(f->ep);
+        return kept;
 }
 
 /* ---- SPDY --------------------------------------------------------------------------------- */
@@ -1312,28 +1350,23 @@ static int spdy_on_frame(const spdy_frame *f, void *data)
                 return forwarding ? spdy_portforward_stream(c, f) : spdy_remotecommand_stream(c, f);
         case SPDY_DATA: {
                 bool fin = f->flags & SPDY_FLAG_FIN;
-                if (f->data_len) {
-                        /* What the client sends is buffered at once (reading
-                         * the connection pauses when too much waits), so the
-                         * windows are given back right away. */
-                        spdy_encode_window_update(&c->out, f->stream_id, (uint32_t)f->data_len);
-                        ocid_error ignored = OCID_ERROR_INIT;
-                        spdy_window_received(&c->window, f->data_len, &ignored);
-                        ocid_error_clear(&ignored);
-                        uint32_t delta = spdy_window_consumed(&c->window, f->data_len);
-                        if (delta)
-                                spdy_encode_window_update(&c->out, 0, delta);
-                }
+                ocid_error ignored = OCID_ERROR_INIT;
+                spdy_window_received(&c->window, f->data_len, &ignored);
+                ocid_error_clear(&ignored);
+                /* What is kept is given back once written; the rest now. */
                 if (forwarding) {
-                        fwd_data(c, f->stream_id, f->data, f->data_len, fin);
+                        size_t kept = fwd_data(c, f->stream_id, f->data, f->data_len, fin);
+                        credit(c, f->stream_id, f->data_len - kept);
                         return 0;
                 }
                 int ch = channel_of_stream(c, f->stream_id);
                 if (ch < 0) {
+                        credit(c, 0, f->data_len);
                         spdy_encode_rst_stream(&c->out, f->stream_id, SPDY_INVALID_STREAM);
                         return 0;
                 }
-                channel_data(c, ch, f->data, f->data_len);
+                size_t kept = channel_data(c, ch, f->data, f->data_len);
+                credit(c, f->stream_id, f->data_len - kept);
                 if (fin && ch == CH_STDIN)
                         stdin_close(c);
                 return 0;
@@ -1682,14 +1715,18 @@ static void conn_update_events(conn *c)
 {
         if (c->closed)
                 return;
+        /* A SPDY client that keeps windows sends no more than they allow:
+         * reading it on is what lets its WINDOW_UPDATEs for our output
+         * through. Others are held back by not reading them. */
+        size_t bound = c->mode == MODE_SPDY && c->peer_flow_control ? MAX_BUFFERED_INPUT : HIGH_WATER;
         bool paused = false;
         for (size_t i = 0; i < c->n_eps; i++)
-                if (c->eps[i]->in.len - c->eps[i]->in_off > HIGH_WATER)
+                if (c->eps[i]->in.len - c->eps[i]->in_off > bound)
                         paused = true;
         for (fwd *f = c->fwds; f; f = f->next)
-                if ((f->ep && f->ep->in.len - f->ep->in_off > HIGH_WATER) || f->early.len > HIGH_WATER)
+                if ((f->ep && f->ep->in.len - f->ep->in_off > bound) || f->early.len > bound)
                         paused = true;
-        if (c->early_stdin.len > HIGH_WATER)
+        if (c->early_stdin.len > bound)
                 paused = true;
         c->conn_paused = paused;
         uint32_t ev = 0;

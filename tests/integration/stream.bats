@@ -272,11 +272,15 @@ exec_big_pinging() {
         exec_big_pinging websocket
 }
 
+# exec_tty TRANSPORT [strict]: under runc the size sent first is the
+# terminal's before the command runs (strict). crun 1.8.1 sizes the
+# terminal it makes for an exec only after it has started the command, so
+# there the command looks a moment later.
 exec_tty() {
-        local t="$1" url
+        local t="$1" url first=(/bin/sh -c 'sleep 0.3; /bin/busybox stty size')
+        [ "${2:-}" = strict ] && first=(/bin/busybox stty size)
         run_ctr "tty-$t"
-        # The size sent first is the terminal's from the start.
-        url="$(exec_url "$CTR_ID" "$TTY_OUT" /bin/busybox stty size)"
+        url="$(exec_url "$CTR_ID" "$TTY_OUT" "${first[@]}")"
         run sc --transport "$t" exec "$url" --tty --resize 99x33
         [ "$status" -eq 0 ]
         [ "$output" = $'33 99\r' ]
@@ -327,7 +331,7 @@ exec_tty_resize() {
         POD_RUNTIME=runc new_pod stream-runc
         local t
         for t in spdy websocket; do
-                exec_tty "$t"
+                exec_tty "$t" strict
                 exec_tty_resize "$t"
         done
 }
