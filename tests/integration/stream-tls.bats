@@ -79,8 +79,9 @@ exec_url() {
 
 @test "more sessions than stream_max_sessions are refused with 503; the others go on" {
         run_ctr x
-        a="$(exec_url 'sleep 1; echo a')"
-        b="$(exec_url 'sleep 1; echo b')"
+        # (Printing at once: the file's idle timeout is 2 s.)
+        a="$(exec_url 'echo a; sleep 1; echo a')"
+        b="$(exec_url 'echo b; sleep 1; echo b')"
         c="$(exec_url 'echo c')"
         wss_exec "$a" >"$TEST_DIR/a.out" &
         pa=$!
@@ -91,6 +92,6 @@ exec_url() {
                 -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' -H 'X-Stream-Protocol-Version: v4.channel.k8s.io' "$c"
         [ "$output" = 503 ]
         wait "$pa" "$pb"
-        grep -qx '1 a' "$TEST_DIR/a.out"
-        grep -qx '1 b' "$TEST_DIR/b.out"
+        [ "$(grep -cx '1 a' "$TEST_DIR/a.out")" -eq 2 ]
+        [ "$(grep -cx '1 b' "$TEST_DIR/b.out")" -eq 2 ]
 }
