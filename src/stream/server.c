@@ -48,6 +48,10 @@
 /* How long a finished session waits for the client to close. */
 #define DRAIN_TIMEOUT_MS 2000
 
+/* A session's process before it has one, or when it cannot have one. */
+#define NO_PROCESS ((stream_process){ .in_fd = -1, .out_fd = -1, .err_fd = -1, .tty_fd = -1, .attach_fd = -1, \
+                                      .exit_fd = -1 })
+
 /* The remotecommand channels, numbered as the WebSocket protocol does. */
 enum { CH_STDIN, CH_STDOUT, CH_STDERR, CH_ERROR, CH_RESIZE, N_CHANNELS };
 static const char *const channel_names[N_CHANNELS] = { "stdin", "stdout", "stderr", "error", "resize" };
@@ -873,8 +877,7 @@ static void open_run(void *data)
 {
         open_work *w = data;
         stream_server *s = w->c->srv;
-        w->proc = (stream_process){ .in_fd = -1, .out_fd = -1, .err_fd = -1, .tty_fd = -1, .attach_fd = -1,
-                                    .exit_fd = -1 };
+        w->proc = NO_PROCESS;
         w->ok = s->o.backend.open(s->o.backend.context, w->c->req, &w->proc, &w->err) == 0;
 }
 
@@ -899,7 +902,7 @@ static void open_done(void *data)
                 free(w);
                 if (!c->closed) {
                         c->have_proc = true;
-                        c->proc = (stream_process){ .exit_fd = -1 };
+                        c->proc = NO_PROCESS;
                         finish(c);
                 }
                 conn_unref(c);
@@ -986,7 +989,7 @@ static void start_now(conn *c)
                 free(w);
                 c->failure = xstrdup("cannot start the session");
                 c->have_proc = true;
-                c->proc = (stream_process){ .exit_fd = -1 };
+                c->proc = NO_PROCESS;
                 finish(c);
         }
 }
@@ -1471,7 +1474,7 @@ static void setup_expired(loop_source *src, void *data)
         }
         c->failure = xstrdup("the client did not open the streams it asked for in time");
         c->have_proc = true;
-        c->proc = (stream_process){ .exit_fd = -1 };
+        c->proc = NO_PROCESS;
         finish(c);
 }
 
@@ -1863,6 +1866,7 @@ static void on_accept(loop_source *src, int fd, uint32_t events, void *data)
                 c->srv = s;
                 c->fd = cfd;
                 c->refs = 1;
+                c->proc = NO_PROCESS;
                 c->last_activity_ms = now_ms();
                 strbuf_init(&c->out);
                 strbuf_init(&c->scratch);

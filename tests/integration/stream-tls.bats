@@ -16,7 +16,7 @@ setup_file() {
         openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" \
                 -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
         ctr_daemon_start --stream-tls-cert "$TLS_DIR/cert.pem" --stream-tls-key "$TLS_DIR/key.pem" \
-                --stream-idle-timeout 2 --stream-max-sessions 2
+                --stream-idle-timeout 3 --stream-max-sessions 2
 }
 teardown_file() {
         ctr_file_teardown
@@ -68,7 +68,7 @@ exec_url() {
         url="$(exec_url 'sleep 1789')"
         run wss_exec "$url"
         [ "$status" -eq 0 ]
-        [[ "$output" == "closed after "[1-4]" s" ]]
+        [[ "$output" == "closed after "[2-5]" s" ]]
         # The exec'd sleep goes with it (stdin closed, then killed).
         for i in $(seq 1 50); do
                 pgrep -f '^sleep 1789$' >/dev/null || break
@@ -79,7 +79,7 @@ exec_url() {
 
 @test "more sessions than stream_max_sessions are refused with 503; the others go on" {
         run_ctr x
-        # (Printing at once: the file's idle timeout is 2 s.)
+        # (Printing at once: the file's idle timeout is 3 s.)
         a="$(exec_url 'echo a; sleep 1; echo a')"
         b="$(exec_url 'echo b; sleep 1; echo b')"
         c="$(exec_url 'echo c')"
@@ -87,11 +87,16 @@ exec_url() {
         pa=$!
         wss_exec "$b" >"$TEST_DIR/b.out" &
         pb=$!
-        sleep 0.5
+        # Both sessions run once their first line arrived.
+        for i in $(seq 1 100); do
+                grep -qx '1 a' "$TEST_DIR/a.out" 2>/dev/null && grep -qx '1 b' "$TEST_DIR/b.out" 2>/dev/null && break
+                sleep 0.1
+        done
         run curl -s --max-time 5 --cacert "$TLS_DIR/cert.pem" -o /dev/null -w '%{http_code}' \
                 -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' -H 'X-Stream-Protocol-Version: v4.channel.k8s.io' "$c"
         [ "$output" = 503 ]
         wait "$pa" "$pb"
+        cat "$TEST_DIR/a.out" "$TEST_DIR/b.out"
         [ "$(grep -cx '1 a' "$TEST_DIR/a.out")" -eq 2 ]
         [ "$(grep -cx '1 b' "$TEST_DIR/b.out")" -eq 2 ]
 }
