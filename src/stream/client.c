@@ -89,30 +89,14 @@ static char *quoted(const char *s, size_t len)
 
 /* ---- response heads --------------------------------------------------------------- */
 
-static bool is_tchar(unsigned char c)
-{
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-                return true;
-        return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool is_field_char(unsigned char c)
-{
-        return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-static bool is_ows(char c)
-{
-        return c == ' ' || c == '\t';
-}
 
 static void trim_ows(const char **s, size_t *len)
 {
-        while (*len && is_ows(**s)) {
+        while (*len && http_is_ows(**s)) {
                 (*s)++;
                 (*len)--;
         }
-        while (*len && is_ows((*s)[*len - 1]))
+        while (*len && http_is_ows((*s)[*len - 1]))
                 (*len)--;
 }
 
@@ -132,7 +116,7 @@ void http_response_head_release(http_response_head *r)
 static int check_chars(const char *s, size_t len, const char *what, ocid_error *err)
 {
         for (size_t i = 0; i < len; i++)
-                if (!is_field_char((unsigned char)s[i])) {
+                if (!http_is_field_char((unsigned char)s[i])) {
                         _cleanup_free_ char *q = quoted(s, len);
                         return ocid_error_set(err, OCID_ERR_INVALID, "%s %s: control character 0x%02x",
                                               what, q, (unsigned char)s[i]);
@@ -182,7 +166,7 @@ static void push_field(http_response_head *r, char *name, char *value)
 
 static int parse_field_line(const char *line, size_t len, http_response_head *r, ocid_error *err)
 {
-        if (is_ows(line[0])) {
+        if (http_is_ows(line[0])) {
                 /* obs-fold: RFC 9112 section 5.2 has user agents replace
                  * it with SP. */
                 if (r->n_headers == 0)
@@ -206,7 +190,7 @@ static int parse_field_line(const char *line, size_t len, http_response_head *r,
         size_t nlen = colon ? (size_t)(colon - line) : 0;
         bool ok = nlen > 0;
         for (size_t i = 0; ok && i < nlen; i++)
-                ok = is_tchar((unsigned char)line[i]);
+                ok = http_is_tchar((unsigned char)line[i]);
         if (!ok) {
                 _cleanup_free_ char *q = quoted(line, len);
                 return ocid_error_set(err, OCID_ERR_INVALID, "malformed header line %s", q);

@@ -23,20 +23,19 @@ const char *const http_websocket_remotecommand_protocols[] = {
 
 /* ---- character classes (RFC 9110 section 5.6.2) ------------------------ */
 
-static bool is_tchar(unsigned char c)
+bool http_is_tchar(unsigned char c)
 {
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
                 return true;
         return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-/* field-vchar / SP / HTAB / obs-text */
-static bool is_field_char(unsigned char c)
+bool http_is_field_char(unsigned char c)
 {
         return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static bool is_ows(char c)
+bool http_is_ows(char c)
 {
         return c == ' ' || c == '\t';
 }
@@ -246,7 +245,7 @@ static int parse_request_line(const char *line, size_t len, http_request *req, o
         size_t vlen = len - (size_t)(ver - line);
         bool ok = mlen > 0 && tlen > 0;
         for (size_t i = 0; ok && i < mlen; i++)
-                ok = is_tchar((unsigned char)line[i]);
+                ok = http_is_tchar((unsigned char)line[i]);
         for (size_t i = 0; ok && i < tlen; i++)
                 ok = (unsigned char)sp1[1 + i] > 0x20 && (unsigned char)sp1[1 + i] < 0x7f;
         if (!ok) {
@@ -271,7 +270,7 @@ static int parse_request_line(const char *line, size_t len, http_request *req, o
 static int check_value(const char *v, size_t len, const char *name, ocid_error *err)
 {
         for (size_t i = 0; i < len; i++)
-                if (!is_field_char((unsigned char)v[i])) {
+                if (!http_is_field_char((unsigned char)v[i])) {
                         _cleanup_free_ char *s = quoted(name, strlen(name));
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "header %s: control character 0x%02x in value", s,
@@ -282,17 +281,17 @@ static int check_value(const char *v, size_t len, const char *name, ocid_error *
 
 static void trim_ows(const char **s, size_t *len)
 {
-        while (*len && is_ows(**s)) {
+        while (*len && http_is_ows(**s)) {
                 (*s)++;
                 (*len)--;
         }
-        while (*len && is_ows((*s)[*len - 1]))
+        while (*len && http_is_ows((*s)[*len - 1]))
                 (*len)--;
 }
 
 static int parse_field_line(const char *line, size_t len, http_request *req, ocid_error *err)
 {
-        if (is_ows(line[0])) {
+        if (http_is_ows(line[0])) {
                 /* obs-fold (RFC 9112 section 5.2): a server may replace it
                  * with SP and go on, which is what we do. */
                 if (req->n_headers == 0)
@@ -321,14 +320,14 @@ static int parse_field_line(const char *line, size_t len, http_request *req, oci
         size_t nlen = (size_t)(colon - line);
         if (nlen == 0)
                 return ocid_error_set(err, OCID_ERR_INVALID, "header line with an empty name");
-        if (is_ows(line[nlen - 1])) {
+        if (http_is_ows(line[nlen - 1])) {
                 /* RFC 9112 section 5.1: must be rejected (smuggling). */
                 _cleanup_free_ char *s = quoted(line, nlen);
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "header %s: whitespace between name and colon", s);
         }
         for (size_t i = 0; i < nlen; i++)
-                if (!is_tchar((unsigned char)line[i])) {
+                if (!http_is_tchar((unsigned char)line[i])) {
                         _cleanup_free_ char *s = quoted(line, nlen);
                         return ocid_error_set(err, OCID_ERR_INVALID, "malformed header name %s", s);
                 }

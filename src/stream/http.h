@@ -75,6 +75,12 @@ void http_parser_release(http_parser *p);
 int http_parser_feed(http_parser *p, const uint8_t *data, size_t len, size_t *ret_consumed,
                      http_request *ret, ocid_error *err);
 
+/* Character classes (RFC 9110 section 5.6.2): a token character; a field
+ * value character (field-vchar, SP, HTAB, obs-text); optional whitespace. */
+bool http_is_tchar(unsigned char c);
+bool http_is_field_char(unsigned char c);
+bool http_is_ows(char c);
+
 /* ---- lookups ----------------------------------------------------------- */
 
 /* The value of the first field line named `name` (case-insensitive), or
