@@ -696,8 +696,15 @@ static int tls_setup(conn *c, const stream_url *u, const stream_dial_options *o,
                 SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
                 int ok = o->ca_file ? SSL_CTX_load_verify_locations(c->ctx, o->ca_file, NULL)
                                     : SSL_CTX_set_default_verify_paths(c->ctx);
-                if (ok != 1)
-                        return tls_error(err, o->ca_file ? "load the CA file" : "load the system's CAs");
+                if (ok != 1 && !o->ca_file)
+                        return tls_error(err, "load the system's CAs");
+                if (ok != 1) {
+                        /* Name the file: the library's reason alone does not. */
+                        _cleanup_free_ char *what = NULL;
+                        if (asprintf(&what, "load the CA file %s", o->ca_file) < 0)
+                                abort();
+                        return tls_error(err, what);
+                }
         }
         c->ssl = SSL_new(c->ctx);
         if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
