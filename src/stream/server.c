@@ -1508,8 +1508,6 @@ static void start_websocket_forwarding(conn *c, const http_request *hreq)
                 refuse(c, 400, k ? "too many ports" : "no port to forward");
                 return;
         }
-        _cleanup_strbuf_ strbuf resp = STRBUF_INIT;
-        (void)resp;
         fwd **tail = &c->fwds;
         for (size_t i = 0; i < k; i++) {
                 fwd *f = xcalloc(1, sizeof(*f));
