@@ -342,6 +342,7 @@ wait_pgroup_gone() {
         local rc=0
         wait "$pid" || rc=$?
         output="$(cat "$TEST_DIR/go-status.json")"
+        echo "Status with a 300 ms deadline: exit $rc, $output"
         [ "$rc" -eq 1 ]
         check '.code == "DEADLINE_EXCEEDED"'
         check '.elapsedMs < 1500'
