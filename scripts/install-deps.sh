@@ -7,8 +7,9 @@ packages=(
         # build
         build-essential meson ninja-build pkg-config clang
         protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
-        libnghttp2-dev libjson-c-dev libsystemd-dev
+        libnghttp2-dev libjson-c-dev
         libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev libzstd-dev libgpgme-dev
+        nettle-dev libmd-dev
         # run
         crun runc conmon containernetworking-plugins iptables iproute2
         # test

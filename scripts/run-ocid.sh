@@ -70,6 +70,8 @@ scripts/build.sh build
 install -C -m 0755 build/src/daemon/ocid /usr/local/bin/ocid
 install -C -m 0755 build/src/ocic/ocic /usr/local/bin/ocic
 install -C -D -m 0755 build/src/pause/pause /usr/local/libexec/ocid/pause
+install -C -D -m 0755 build/src/daemon/ocid-fetch /usr/local/libexec/ocid/ocid-fetch
+install -C -D -m 0644 build/src/daemon/ocid-tls-server.so /usr/local/libexec/ocid/ocid-tls-server.so
 mkdir -p /etc/ocid/ocid.conf.d /etc/cni/net.d /etc/containers/registries.conf.d /var/log/ocid /run/ocid
 [ -f /etc/ocid/ocid.conf ] || /usr/local/bin/ocid config >/etc/ocid/ocid.conf
 # A default pod network, only when the node has none.

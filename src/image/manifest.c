@@ -5,6 +5,7 @@
 #include "image/manifest.h"
 
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -17,8 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/utsname.h>
-
-#include <openssl/evp.h>
 
 DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 DEFINE_CLEANUP_FUNC(json_tokener, json_tokener_free)
@@ -893,7 +892,6 @@ int image_config_parse(const char *body, size_t len, image_config **ret, ocid_er
 
 char **image_chain_ids(char *const *diff_ids)
 {
-        static const char hex[] = "0123456789abcdef";
         size_t n = strv_length(diff_ids);
         _cleanup_strv_ char **chain = xcalloc(n + 1, sizeof(char *));
 
@@ -903,20 +901,11 @@ char **image_chain_ids(char *const *diff_ids)
                         continue;
                 }
                 _cleanup_strbuf_ strbuf in = STRBUF_INIT;
-                unsigned char md[EVP_MAX_MD_SIZE];
-                unsigned int md_len = 0;
+                char id[DIGEST_SHA256_STRSIZE];
 
                 strbuf_addf(&in, "%s %s", chain[i - 1], diff_ids[i]);
-                if (EVP_Digest(in.buf, in.len, md, &md_len, EVP_sha256(), NULL) != 1 ||
-                    md_len != 32)
-                        return NULL;
-                char *id = xcalloc(7 + 64 + 1, 1);
-                memcpy(id, "sha256:", 7);
-                for (unsigned int j = 0; j < md_len; j++) {
-                        id[7 + 2 * j] = hex[md[j] >> 4];
-                        id[7 + 2 * j + 1] = hex[md[j] & 0xf];
-                }
-                chain[i] = id;
+                digest_sha256(in.buf, in.len, id);
+                chain[i] = xstrdup(id);
         }
         return TAKE_PTR(chain);
 }

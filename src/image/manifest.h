@@ -162,5 +162,5 @@ static inline void image_config_freep(image_config **c) { image_config_free(*c);
 /* Chain IDs of the layers, per the OCI image spec:
  * chain[0] = diff_id[0], chain[n] = sha256(chain[n-1] + " " + diff_id[n]).
  * Returns a strv of n "sha256:..." strings (an empty vector for none),
- * owned by the caller (strv_free); NULL only if OpenSSL fails. */
+ * owned by the caller (strv_free). */
 char **image_chain_ids(char *const *diff_ids);

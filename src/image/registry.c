@@ -1,13 +1,15 @@
 #include "image/registry.h"
 #include "image/manifest.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
+#include <nettle/sha2.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,7 +118,7 @@ typedef struct {
         strbuf body;
         size_t max_body;
         int fd;
-        EVP_MD_CTX *md;
+        struct sha256_ctx *md;
         int64_t received;
         int64_t expected;     /* -1: unknown */
         bool overflow;
@@ -132,8 +134,6 @@ static void transfer_release(transfer *t)
         strbuf_release(&t->error_body);
         free(t->content_type);
         free(t->www_authenticate);
-        if (t->md)
-                EVP_MD_CTX_free(t->md);
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *p)
@@ -185,7 +185,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *p)
                 return 0; /* aborts the transfer */
         }
         if (t->md)
-                EVP_DigestUpdate(t->md, data, len);
+                sha256_update(t->md, len, (const uint8_t *)data);
         if (t->fd < 0) {
                 strbuf_add(&t->body, data, len);
                 return len;
@@ -440,7 +440,7 @@ static int get(registry_session *s, const char *url, const char *accept, transfe
                 strbuf_reset(&t->error_body);
                 t->received = 0;
                 if (t->md)
-                        EVP_DigestInit_ex(t->md, EVP_sha256(), NULL);
+                        sha256_init(t->md);
                 if (t->fd >= 0 && (ftruncate(t->fd, 0) < 0 || lseek(t->fd, 0, SEEK_SET) < 0))
                         return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "truncate");
         }
@@ -497,8 +497,8 @@ int registry_session_new(const pull_source *src, const registry_auth *auth,
                                      auth->password ? auth->password : "") < 0)
                                 abort();
                         size_t n = strlen(plain);
-                        s->basic = xcalloc(4 * ((n + 2) / 3) + 1, 1);
-                        EVP_EncodeBlock((unsigned char *)s->basic, (unsigned char *)plain, (int)n);
+                        s->basic = xcalloc(BASE64_ENCODE_RAW_LENGTH(n) + 1, 1);
+                        base64_encode_raw(s->basic, n, (const uint8_t *)plain);
                 }
                 if (auth->identity_token && *auth->identity_token)
                         s->identity_token = xstrdup(auth->identity_token);
@@ -535,16 +535,13 @@ void registry_session_free(registry_session *s)
         free(s);
 }
 
-static char *hex_digest(EVP_MD_CTX *md)
+static char *hex_digest(struct sha256_ctx *md)
 {
-        unsigned char d[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        EVP_DigestFinal_ex(md, d, &n);
-        char *out = xcalloc(7 + 2 * n + 1, 1);
-        strcpy(out, "sha256:");
-        for (unsigned i = 0; i < n; i++)
-                sprintf(out + 7 + 2 * i, "%02x", d[i]);
-        return out;
+        uint8_t raw[SHA256_DIGEST_SIZE];
+        char d[DIGEST_SHA256_STRSIZE];
+        sha256_digest(md, sizeof(raw), raw);
+        digest_sha256_format(raw, d);
+        return xstrdup(d);
 }
 
 int registry_fetch_manifest(registry_session *s, const char *reference, char **ret_body,
@@ -554,9 +551,10 @@ int registry_fetch_manifest(registry_session *s, const char *reference, char **r
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s/manifests/%s", s->base, reference) < 0)
                 abort();
+        struct sha256_ctx md;
+        sha256_init(&md);
         transfer t = { .session = s, .fd = -1, .max_body = MANIFEST_MAX_SIZE, .expected = -1,
-                       .body = STRBUF_INIT, .error_body = STRBUF_INIT, .md = EVP_MD_CTX_new() };
-        EVP_DigestInit_ex(t.md, EVP_sha256(), NULL);
+                       .body = STRBUF_INIT, .error_body = STRBUF_INIT, .md = &md };
         static const char accept[] = MEDIA_OCI_INDEX ", " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_LIST
                                      ", " MEDIA_DOCKER_MANIFEST ", " MEDIA_DOCKER_V1_SIGNED;
         int r = get(s, url, accept, &t, err);
@@ -587,9 +585,10 @@ int registry_fetch_blob(registry_session *s, const char *digest, int64_t size, i
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s/blobs/%s", s->base, digest) < 0)
                 abort();
+        struct sha256_ctx md;
+        sha256_init(&md);
         transfer t = { .session = s, .fd = out_fd, .expected = size, .body = STRBUF_INIT,
-                       .error_body = STRBUF_INIT, .md = EVP_MD_CTX_new() };
-        EVP_DigestInit_ex(t.md, EVP_sha256(), NULL);
+                       .error_body = STRBUF_INIT, .md = &md };
         int r = get(s, url, NULL, &t, err);
         if (r == 0 && size >= 0 && t.received != size)
                 r = ocid_error_set(err, OCID_ERR_INVALID, "blob %s: got %lld bytes, expected %lld",

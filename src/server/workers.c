@@ -23,7 +23,11 @@ struct workers {
          * first, workers_free releases them. */
         job *posted;
         bool stopping;
-        unsigned nthreads;
+        /* Threads start as work arrives, up to max_threads, and then stay:
+         * an idle daemon holds no stacks it has never needed. */
+        unsigned max_threads, nthreads;
+        unsigned idle;   /* threads waiting for work */
+        unsigned queued; /* jobs no thread has taken yet */
         pthread_t *threads;
 };
 
@@ -54,13 +58,16 @@ static void *worker_main(void *p)
         workers *w = p;
         for (;;) {
                 pthread_mutex_lock(&w->lock);
+                w->idle++;
                 while (!w->head && !w->stopping)
                         pthread_cond_wait(&w->cond, &w->lock);
+                w->idle--;
                 job *j = w->head;
                 if (!j) {
                         pthread_mutex_unlock(&w->lock);
                         return NULL;
                 }
+                w->queued--;
                 w->head = j->next;
                 if (!w->head)
                         w->tail = NULL;
@@ -97,22 +104,26 @@ int workers_new(loop *l, unsigned threads, workers **ret)
                 free(w);
                 return -ENOMEM;
         }
-        /* Handlers are small; 256 KiB stacks keep idle memory low. */
+        w->max_threads = threads;
+        *ret = w;
+        return 0;
+}
+
+/* With the lock held: one more thread, when the queued work outnumbers the
+ * threads free to take it. */
+static int grow_locked(workers *w)
+{
+        if (w->queued <= w->idle || w->nthreads == w->max_threads)
+                return 0;
+        /* Handlers are small; 256 KiB stacks keep memory low. */
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
-        for (unsigned i = 0; i < threads; i++) {
-                int r = pthread_create(&w->threads[i], &attr, worker_main, w);
-                if (r != 0) {
-                        pthread_attr_destroy(&attr);
-                        w->nthreads = i;
-                        workers_free(w);
-                        return -r;
-                }
-        }
+        int r = pthread_create(&w->threads[w->nthreads], &attr, worker_main, w);
         pthread_attr_destroy(&attr);
-        w->nthreads = threads;
-        *ret = w;
+        if (r != 0)
+                return -r;
+        w->nthreads++;
         return 0;
 }
 
@@ -145,6 +156,15 @@ int workers_submit(workers *w, work_fn work, work_done_fn done, void *data)
                 return -ENOMEM;
         *j = (job){ .owner = w, .work = work, .done = done, .data = data };
         pthread_mutex_lock(&w->lock);
+        w->queued++;
+        int r = grow_locked(w);
+        if (r < 0 && w->nthreads == 0) {
+                /* No thread would ever run it. */
+                w->queued--;
+                pthread_mutex_unlock(&w->lock);
+                free(j);
+                return r;
+        }
         if (w->tail)
                 w->tail->next = j;
         else

@@ -1,5 +1,6 @@
-/* A fixed pool of threads for blocking work (registry pulls, runtime and CNI
- * invocations, unpacking), so that the event loop never blocks. */
+/* A pool of threads for blocking work (registry pulls, runtime and CNI
+ * invocations), so that the event loop never blocks. Threads are started
+ * as work needs them, up to the pool's size. */
 #pragma once
 
 #include "server/loop.h"

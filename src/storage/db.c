@@ -1,12 +1,25 @@
 #include "storage/db.h"
 #include "util/xalloc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/random.h>
+
+/* SQLite's defaults preallocate, per connection, a lookaside pool and a
+ * block of page-cache lines, and write through all of it at once: with a
+ * few connections that is most of the daemon's heap, for databases of a
+ * few pages. Allocate as needed instead. */
+static void configure_sqlite(void)
+{
+        sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
+        sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
 
 int db_open(const char *path, const char *schema, db_durability durability, sqlite3 **ret,
             ocid_error *err)
 {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, configure_sqlite);
         sqlite3 *db = NULL;
         const char *pragmas = durability == DB_DURABLE ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                                                        : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";

@@ -1,6 +1,6 @@
 #include "storage/store.h"
 #include "storage/db.h"
-#include "storage/unpack.h"
+#include "storage/unpack_child.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -369,15 +369,7 @@ int store_layer_create(store *s, const char *chain_id, const char *diff_id, int 
         if (mkdir(diff, 0755) < 0) {
                 r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot create %s", diff);
         } else {
-                _cleanup_close_ int dir_fd = open(diff, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                unpack_limits limits = UNPACK_DEFAULT_LIMITS;
-                limits.cancelled = cancelled;
-                if (dir_fd < 0)
-                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot open %s", diff);
-                else if (lseek(blob_fd, 0, SEEK_SET) < 0)
-                        r = ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "seek");
-                else
-                        r = layer_unpack(blob_fd, dir_fd, &limits, &res, err);
+                r = layer_unpack_child(blob_fd, diff, cancelled, &res, err);
         }
         if (r == 0 && !STREQ(res.diff_id, diff_id))
                 r = ocid_error_set(err, OCID_ERR_INVALID,

@@ -22,6 +22,7 @@
 #include "storage/unpack.h"
 
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 
@@ -32,7 +33,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +41,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <nettle/sha2.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -71,7 +72,7 @@ typedef struct {
         bool z_ready, z_member_end;
         ZSTD_DCtx *zd;
         size_t zstd_last; /* last ZSTD_decompressStream result: 0 at a frame end */
-        EVP_MD_CTX *md;
+        struct sha256_ctx md;
         uint64_t bytes;
         uint64_t max_bytes;
         const atomic_bool *cancelled;
@@ -327,8 +328,7 @@ static ssize_t source_read(source *s, const void **ret)
                                    "uncompressed stream larger than %llu bytes",
                                    (unsigned long long)s->max_bytes);
         s->bytes += (uint64_t)n;
-        if (EVP_DigestUpdate(s->md, *ret, (size_t)n) != 1)
-                return source_fail(s, OCID_ERR_INTERNAL, "sha256 update failed");
+        sha256_update(&s->md, (size_t)n, *ret);
         return n;
 }
 
@@ -352,11 +352,9 @@ static int source_open(source *s, int fd, const unpack_limits *limits, ocid_erro
                                STREAM_OVERHEAD_FIXED);
         s->in = malloc(IO_BUFSIZE);
         s->out = malloc(IO_BUFSIZE);
-        s->md = EVP_MD_CTX_new();
-        if (!s->in || !s->out || !s->md)
+        sha256_init(&s->md);
+        if (!s->in || !s->out)
                 return ocid_error_set(err, OCID_ERR_RESOURCE, "layer: out of memory");
-        if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
-                return ocid_error_set(err, OCID_ERR_INTERNAL, "layer: sha256 init failed");
 
         /* Peek at the magic: read until 4 bytes or the end. */
         s->in_len = 0;
@@ -402,7 +400,6 @@ static void source_close(source *s)
         if (s->z_ready)
                 inflateEnd(&s->z);
         ZSTD_freeDCtx(s->zd);
-        EVP_MD_CTX_free(s->md);
         free(s->in);
         free(s->out);
 }
@@ -1240,20 +1237,15 @@ int layer_unpack(int blob_fd, int dir_fd, const unpack_limits *limits, unpack_re
         if (unpack_entries(&u) < 0)
                 goto out;
 
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
-        if (EVP_DigestFinal_ex(u.src.md, md, &md_len) != 1 || md_len != 32) {
-                ocid_error_set(err, OCID_ERR_INTERNAL, "layer: sha256 final failed");
-                goto out;
-        }
-        char *id = malloc(sizeof("sha256:") + 64);
+        uint8_t raw[SHA256_DIGEST_SIZE];
+        char digest[DIGEST_SHA256_STRSIZE];
+        sha256_digest(&u.src.md, sizeof(raw), raw);
+        digest_sha256_format(raw, digest);
+        char *id = strdup(digest);
         if (!id) {
                 ocid_error_set(err, OCID_ERR_RESOURCE, "layer: out of memory");
                 goto out;
         }
-        memcpy(id, "sha256:", 7);
-        for (unsigned i = 0; i < md_len; i++)
-                snprintf(id + 7 + 2 * i, 3, "%02x", md[i]);
         *ret = (unpack_result){ .diff_id = id, .size = u.size, .entries = u.entries };
         r = 0;
 out:
@@ -1273,12 +1265,4 @@ out:
                 ocid_error_set(err, OCID_ERR_INTERNAL, "layer: unpack failed");
         ocid_error_clear(&local);
         return r;
-}
-
-void unpack_result_release(unpack_result *r)
-{
-        if (!r)
-                return;
-        free(r->diff_id);
-        *r = (unpack_result){ 0 };
 }

@@ -53,6 +53,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* Bounds on what a layer may make this call do. The uncompressed stream
  * itself (tar headers, padding, data of skipped entries, anything after
@@ -89,4 +90,10 @@ typedef struct {
 int layer_unpack(int blob_fd, int dir_fd, const unpack_limits *limits, unpack_result *ret,
                  ocid_error *err);
 /* Free the diff ID and zero *r. Accepts NULL. */
-void unpack_result_release(unpack_result *r);
+static inline void unpack_result_release(unpack_result *r)
+{
+        if (!r)
+                return;
+        free(r->diff_id);
+        *r = (unpack_result){ 0 };
+}

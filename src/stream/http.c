@@ -5,7 +5,7 @@
 #include "util/xalloc.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
+#include <sha1.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -760,16 +760,14 @@ int http_status_from_error(ocid_error_kind kind)
 
 void http_websocket_accept(const char *key, char out[29])
 {
-        strbuf in = STRBUF_INIT;
-        strbuf_adds(&in, key);
-        strbuf_adds(&in, WEBSOCKET_GUID);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        if (EVP_Digest(in.buf, in.len, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-                abort(); /* SHA-1 is always there; failing means OpenSSL is broken */
-        strbuf_release(&in);
+        SHA1_CTX ctx;
+        uint8_t md[SHA1_DIGEST_LENGTH];
+        SHA1Init(&ctx);
+        SHA1Update(&ctx, (const uint8_t *)key, strlen(key));
+        SHA1Update(&ctx, (const uint8_t *)WEBSOCKET_GUID, strlen(WEBSOCKET_GUID));
+        SHA1Final(md, &ctx);
         strbuf b = STRBUF_INIT;
-        base64_encode(&b, md, mdlen);
+        base64_encode(&b, md, sizeof(md));
         memcpy(out, b.buf, 29); /* 28 characters and the NUL */
         strbuf_release(&b);
 }

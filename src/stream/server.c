@@ -1,22 +1,24 @@
 #include "stream/server.h"
 #include "stream/http.h"
 #include "stream/spdy.h"
+#include "stream/tls_server.h"
 #include "stream/websocket.h"
 #include "util/cleanup.h"
+#include "util/helper.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,7 +104,7 @@ struct conn {
         conn *prev, *next;
         unsigned refs;            /* the server's list + work in flight */
         int fd;
-        SSL *tls;                 /* NULL: plain TCP */
+        tls_server_conn *tls;     /* NULL: plain TCP */
         loop_source *src;
         bool closed;              /* the connection is gone or going */
         bool finishing;           /* close once out is flushed */
@@ -167,7 +169,8 @@ struct stream_server {
         stream_server_options o;
         int listen_fd;
         loop_source *listen_src;
-        SSL_CTX *tls;
+        const tls_server_ops *tls_ops;
+        tls_server_ctx *tls;      /* NULL: plain HTTP */
         char *base_url;
         pthread_mutex_t lock;     /* tokens */
         token *tokens;
@@ -288,20 +291,10 @@ static ssize_t transport_read(conn *c, void *buf, size_t len)
                 ssize_t n = recv(c->fd, buf, len, 0);
                 return n < 0 ? -errno : n;
         }
-        ERR_clear_error();
-        int n = SSL_read(c->tls, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
-        if (n > 0)
-                return n;
-        switch (SSL_get_error(c->tls, n)) {
-        case SSL_ERROR_WANT_READ:
-        case SSL_ERROR_WANT_WRITE:
-                return -EAGAIN;
-        case SSL_ERROR_ZERO_RETURN:
-                return 0;
-        default:
-                log_debug("streaming: TLS: %s", ERR_reason_error_string(ERR_peek_error()));
-                return -EPROTO;
-        }
+        ssize_t n = c->srv->tls_ops->read(c->tls, buf, len);
+        if (n < 0 && n != -EAGAIN)
+                log_debug("streaming: TLS: %s", strerror((int)-n));
+        return n;
 }
 
 static ssize_t transport_write(conn *c, const void *buf, size_t len)
@@ -310,12 +303,7 @@ static ssize_t transport_write(conn *c, const void *buf, size_t len)
                 ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
                 return n < 0 ? -errno : n;
         }
-        ERR_clear_error();
-        int n = SSL_write(c->tls, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
-        if (n > 0)
-                return n;
-        int e = SSL_get_error(c->tls, n);
-        return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -EAGAIN : -EPIPE;
+        return c->srv->tls_ops->write(c->tls, buf, len);
 }
 
 static void drain_expired(loop_source *src, void *data)
@@ -333,7 +321,7 @@ static void start_draining(conn *c)
 {
         c->draining = true;
         if (c->tls)
-                SSL_shutdown(c->tls);
+                c->srv->tls_ops->shutdown(c->tls);
         shutdown(c->fd, SHUT_WR);
         if (c->timer)
                 loop_source_remove(c->timer);
@@ -1679,7 +1667,7 @@ static void conn_close(conn *c)
                 loop_source_remove(c->src);
         c->src = NULL;
         if (c->tls)
-                SSL_free(c->tls);
+                s->tls_ops->conn_free(c->tls);
         c->tls = NULL;
         close(c->fd);
         c->fd = -1;
@@ -1871,18 +1859,15 @@ static void on_accept(loop_source *src, int fd, uint32_t events, void *data)
                 strbuf_init(&c->resize);
                 strbuf_init(&c->early_stdin);
                 http_parser_init(&c->parser);
-                if (s->tls && (!(c->tls = SSL_new(s->tls)) || !SSL_set_fd(c->tls, cfd))) {
+                if (s->tls && !(c->tls = s->tls_ops->conn_new(s->tls, cfd))) {
                         log_warn("streaming: cannot set up TLS for a connection");
-                        SSL_free(c->tls);
-                        c->tls = NULL;
                         close(cfd);
                         conn_free(c);
                         continue;
                 }
-                if (c->tls)
-                        SSL_set_accept_state(c->tls);
                 if (loop_add_io(s->loop, cfd, EPOLLIN, conn_io, c, &c->src) < 0) {
-                        SSL_free(c->tls);
+                        if (c->tls)
+                                s->tls_ops->conn_free(c->tls);
                         close(cfd);
                         conn_free(c);
                         continue;
@@ -1898,6 +1883,30 @@ static void on_accept(loop_source *src, int fd, uint32_t events, void *data)
 }
 
 /* ---- the server ----------------------------------------------------------------------------------- */
+
+/* OpenSSL costs every process that maps it about 2 MiB, so the TLS code is
+ * a module, loaded only when TLS is configured: next to the binary (the
+ * build tree) or where it is installed. It stays loaded: a daemon serves
+ * TLS until it exits. */
+static const tls_server_ops *tls_module_load(ocid_error *err)
+{
+        _cleanup_free_ char *path = helper_program_path(TLS_SERVER_MODULE);
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+                ocid_error_set(err, OCID_ERR_INTERNAL, "stream TLS: cannot load the module %s: %s", path,
+                               dlerror());
+                return NULL;
+        }
+        const tls_server_ops *ops = dlsym(h, TLS_SERVER_SYMBOL);
+        if (!ops) {
+                ocid_error_set(err, OCID_ERR_INTERNAL, "stream TLS: the module %s has no %s", path,
+                               TLS_SERVER_SYMBOL);
+                dlclose(h);
+                return NULL;
+        }
+        log_debug("streaming: TLS from %s", path);
+        return ops;
+}
 
 int stream_server_new(loop *l, workers *w, const stream_server_options *o, stream_server **ret,
                       ocid_error *err)
@@ -1928,23 +1937,22 @@ int stream_server_new(loop *l, workers *w, const stream_server_options *o, strea
         getsockname(fd, (struct sockaddr *)&ss, &len);
         getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV);
-        SSL_CTX *tls = NULL;
+        const tls_server_ops *tls_ops = NULL;
+        tls_server_ctx *tls = NULL;
         if (o->tls_cert && *o->tls_cert) {
-                tls = SSL_CTX_new(TLS_server_method());
-                if (!tls || !SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) ||
-                    SSL_CTX_use_certificate_chain_file(tls, o->tls_cert) != 1 ||
-                    SSL_CTX_use_PrivateKey_file(tls, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-                    SSL_CTX_check_private_key(tls) != 1) {
-                        unsigned long e = ERR_get_error();
-                        SSL_CTX_free(tls);
+                char why[256];
+                if (!(tls_ops = tls_module_load(err))) {
+                        close(fd);
+                        return -1;
+                }
+                if (!(tls = tls_ops->ctx_new(o->tls_cert, o->tls_key, why, sizeof(why)))) {
                         close(fd);
                         return ocid_error_set(err, OCID_ERR_INVALID, "stream TLS certificate %s, key %s: %s",
-                                              o->tls_cert, o->tls_key ? o->tls_key : "(none)",
-                                              e ? ERR_reason_error_string(e) : "unusable");
+                                              o->tls_cert, o->tls_key ? o->tls_key : "(none)", why);
                 }
-                SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         }
         stream_server *s = xcalloc(1, sizeof(*s));
+        s->tls_ops = tls_ops;
         s->tls = tls;
         s->loop = l;
         s->workers = w;
@@ -1999,7 +2007,8 @@ void stream_server_free(stream_server *s)
                 free(t);
         }
         pthread_mutex_destroy(&s->lock);
-        SSL_CTX_free(s->tls);
+        if (s->tls)
+                s->tls_ops->ctx_free(s->tls);
         free(s->base_url);
         free(s);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum {
         LOG_LEVEL_FATAL,
@@ -24,6 +25,12 @@ void log_set_journal(bool journal);
 
 void log_write(log_level level, const char *file, int line, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+/* The journal record log_write() sends, in journald's native protocol:
+ * MESSAGE, PRIORITY (syslog), CODE_FILE, CODE_LINE, SYSLOG_IDENTIFIER=ocid.
+ * Returns its length; MESSAGE is cut to fit size, and 0 means not even the
+ * other fields fit. */
+size_t log_journal_encode(char *buf, size_t size, int priority, const char *file, int line,
+                          const char *msg);
 
 #define log_at(level, ...)                                                     \
         do {                                                                   \

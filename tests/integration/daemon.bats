@@ -238,6 +238,12 @@ EOF
         [[ "$output" == *"50-typo.conf: unknown key 'ocid.api.listen_addr'"* ]]
 }
 
+@test "without stream TLS configured, ocid maps neither the TLS module nor libssl" {
+        start_ocid
+        run grep -E '/(ocid-tls-server|libssl)\.so' "/proc/$OCID_PID/maps"
+        [ "$status" -eq 1 ]
+}
+
 @test "the socket is a unix socket of mode 0660" {
         start_ocid
         [ -S "$OCID_SOCK" ]

@@ -238,11 +238,43 @@ insecure = true"
         wait_proxy_log "^CLOSED GET /v2/big/blobs/$BIG_BLOB " 5
         wait_store_empty 5
         grep -q "PullImage: DEADLINE_EXCEEDED" "$OCID_LOG"
+        # The helper that was downloading is gone with it.
+        [ -z "$(pgrep -P "$OCID_PID" ocid-fetch)" ]
         # It keeps serving, and the same pull without a deadline works.
         run -0 ocic version
         insecure_registry "$REGISTRY"
         run -0 ocic pull "$REGISTRY/big:latest"
         [ "$output" = "Image is up to date for $BIG_ID" ]
+}
+
+@test "the fetch helper killed mid-download: the pull fails with a clear error, nothing left, the daemon keeps serving" {
+        start_proxy --rate $((4 << 20))
+        insecure_registry "$PROXY"
+        start_image_ocid
+        ocic pull "$PROXY/big:latest" >"$TEST_DIR/pull.out" 2>&1 &
+        local pull=$!
+        wait_proxy_log "^BEGIN GET /v2/big/blobs/$BIG_BLOB " 10
+        local helpers
+        helpers="$(pgrep -P "$OCID_PID" ocid-fetch)"
+        [ -n "$helpers" ]
+        kill -9 $helpers
+        local rc=0
+        wait "$pull" || rc=$?
+        cat "$TEST_DIR/pull.out"
+        [ "$rc" -ne 0 ]
+        grep -q "the registry helper ocid-fetch was killed by signal 9" "$TEST_DIR/pull.out"
+        wait_store_empty 5
+        [ -z "$(pgrep -P "$OCID_PID" ocid-fetch)" ]
+        run -0 ocic version
+        insecure_registry "$REGISTRY"
+        run -0 ocic pull "$REGISTRY/big:latest"
+}
+
+@test "the daemon never maps the registry client's or the unpacker's libraries: ocid-fetch does that work" {
+        start_image_ocid
+        run -0 ocic pull "$REGISTRY/big:latest"
+        run -0 ocic version
+        ! grep -E "libcurl|libarchive|libssl|libcrypto|libgnutls" "/proc/$OCID_PID/maps"
 }
 
 @test "python: a PullImage with a 1 s deadline is DEADLINE_EXCEEDED and leaves nothing" {

@@ -100,3 +100,32 @@ exec_url() {
         [ "$(grep -cx '1 a' "$TEST_DIR/a.out")" -eq 2 ]
         [ "$(grep -cx '1 b' "$TEST_DIR/b.out")" -eq 2 ]
 }
+
+@test "with TLS configured the daemon maps OpenSSL, through the TLS module" {
+        grep -q '/ocid-tls-server\.so$' "/proc/$OCID_PID/maps"
+        grep -q '/libssl\.so' "/proc/$OCID_PID/maps"
+}
+
+# ocid_alone DIR: a copy of the daemon alone in DIR, with directories of
+# its own and TLS configured; the daemon is killed if it does not refuse.
+ocid_alone() {
+        prepare_ocid_dirs
+        cp "$OCID" "$1/ocid"
+        local rc=0
+        timeout -s KILL 10 "$1/ocid" --config "$OCID_CONF" --config-dir "$TEST_DIR/conf.d" \
+                --stream-tls-cert "$TLS_DIR/cert.pem" --stream-tls-key "$TLS_DIR/key.pem" || rc=$?
+        rm -rf "$TEST_DIR"
+        return "$rc"
+}
+
+@test "with TLS configured and the TLS module unusable, ocid refuses to start and names the module" {
+        # Beside the binary is where the daemon looks first.
+        bin="$(mktemp -d /tmp/ocid-bin.XXXXXX)"
+        echo "not a shared object" >"$bin/ocid-tls-server.so"
+        chmod 0755 "$bin/ocid-tls-server.so"
+        run ocid_alone "$bin"
+        rm -rf "$bin"
+        [ "$status" -ne 0 ]
+        [ "$status" -ne 137 ]
+        [[ "$output" == *"cannot start the streaming server: stream TLS: cannot load the module $bin/ocid-tls-server.so"* ]]
+}
