@@ -44,6 +44,7 @@ CONF
 # it answers. Sets OCID_PID.
 start_ocid() {
         [ -n "${TEST_DIR:-}" ] || prepare_ocid_dirs
+        OCID_LOG_START=$(($(stat -c %s "$OCID_LOG" 2>/dev/null || echo 0) + 1))
         "$OCID" --config "$OCID_CONF" --config-dir "$TEST_DIR/conf.d" "$@" >>"$OCID_LOG" 2>&1 &
         OCID_PID=$!
         export OCID_PID
@@ -69,7 +70,10 @@ wait_for_ocid() {
 }
 
 # SIGTERM the daemon and wait for it; keep the log under OCID_TEST_LOGS.
+# Fails when the sanitizers (the ASan+UBSan build) reported anything in the
+# daemon's log since it started: its own reports and its helpers'.
 stop_ocid() {
+        local reported=0
         if [ -n "${OCID_PID:-}" ] && kill -0 "$OCID_PID" 2>/dev/null; then
                 kill -TERM "$OCID_PID"
                 local i
@@ -81,6 +85,13 @@ stop_ocid() {
                 wait "$OCID_PID" 2>/dev/null || true
         fi
         OCID_PID=
+        if [ -f "${OCID_LOG:-}" ] &&
+           tail -c "+${OCID_LOG_START:-1}" "$OCID_LOG" | grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then
+                echo "sanitizer report in the ocid log:" >&2
+                tail -c "+${OCID_LOG_START:-1}" "$OCID_LOG" |
+                        grep -E -A40 'ERROR: (Address|Leak)Sanitizer|runtime error:' | head -n 120 >&2
+                reported=1
+        fi
         if [ -n "${TEST_DIR:-}" ]; then
                 local logs="${OCID_TEST_LOGS:-/tmp/ocid-test-logs}"
                 mkdir -p "$logs"
@@ -88,6 +99,7 @@ stop_ocid() {
                 rm -rf "$TEST_DIR"
         fi
         TEST_DIR=
+        return "$reported"
 }
 
 # In teardown: when the test failed, show the end of the daemon's log.
