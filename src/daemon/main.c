@@ -6,6 +6,7 @@
 #include "server/workers.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/helper.h"
 #include "util/log.h"
 #include "util/sdnotify.h"
 #include "util/strv.h"
@@ -347,6 +348,9 @@ static int serve(daemon_state *d)
         if (prepare_pause_rootfs(cfg->pause_binary, pause_rootfs) < 0)
                 log_warn("no infra process for shared PID namespaces: cannot use %s: %m", cfg->pause_binary);
         d->cri.pause_rootfs = pause_rootfs;
+        _cleanup_free_ char *fetch_helper = helper_program_path("ocid-fetch");
+        if (access(fetch_helper, X_OK) < 0)
+                log_warn("image pulls will fail: cannot run %s: %m", fetch_helper);
         _cleanup_free_ cri_handler_info *handler_info = calloc(cap, sizeof(*handler_info));
         for (size_t i = 0; handler_info && i < n_handlers; i++)
                 handler_info[i] = (cri_handler_info){ handlers[i].name, runtime_supports_rro(&handlers[i]) };

@@ -9,8 +9,6 @@
 #include "image/registry.h"
 #include "util/cleanup.h"
 #include "util/helper.h"
-#include "util/log.h"
-#include "util/spawn.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -80,18 +78,12 @@ int registry_session_new(const pull_source *src, const registry_auth *auth,
         int pair[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return ocid_error_set_errno(err, OCID_ERR_RESOURCE, errno, "socketpair");
-        _cleanup_free_ char *program = helper_program_path("ocid-fetch");
-        char *argv[] = { program, "session", (char *)log_level_name(log_get_level()), NULL };
-        spawn_start_options so = { .argv = argv, .stdio = { pair[1], -1, STDERR_FILENO } };
         pid_t pid;
-        int pidfd = -1;
-        int r = spawn_start(&so, &pid, &pidfd);
+        int r = helper_spawn("ocid-fetch", (const char *const[]){ "session", NULL }, pair[1], -1, &pid, err);
         close(pair[1]);
-        if (pidfd >= 0)
-                close(pidfd);
         if (r < 0) {
                 close(pair[0]);
-                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, -r, "cannot run %s", program);
+                return -1;
         }
         registry_session *s = xcalloc(1, sizeof(*s));
         s->sock = pair[0];

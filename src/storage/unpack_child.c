@@ -1,8 +1,6 @@
 #include "storage/unpack_child.h"
 #include "util/cleanup.h"
 #include "util/helper.h"
-#include "util/log.h"
-#include "util/spawn.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -41,18 +39,13 @@ int layer_unpack_child(int blob_fd, const char *dir, const atomic_bool *cancelle
         int out[2];
         if (pipe2(out, O_CLOEXEC) < 0)
                 return ocid_error_set_errno(err, OCID_ERR_RESOURCE, errno, "pipe");
-        _cleanup_free_ char *program = helper_program_path("ocid-fetch");
-        char *argv[] = { program, "unpack", (char *)dir, (char *)log_level_name(log_get_level()), NULL };
-        spawn_start_options so = { .argv = argv, .stdio = { blob_fd, out[1], STDERR_FILENO } };
         pid_t pid;
-        int pidfd = -1;
-        int r = spawn_start(&so, &pid, &pidfd);
+        int r = helper_spawn("ocid-fetch", (const char *const[]){ "unpack", dir, NULL }, blob_fd, out[1], &pid,
+                             err);
         close(out[1]);
-        if (pidfd >= 0)
-                close(pidfd);
         if (r < 0) {
                 close(out[0]);
-                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, -r, "cannot run %s", program);
+                return -1;
         }
         _cleanup_strbuf_ strbuf answer = STRBUF_INIT;
         r = read_answer(out[0], cancelled, &answer);

@@ -1,5 +1,7 @@
 #include "util/helper.h"
 #include "util/cleanup.h"
+#include "util/log.h"
+#include "util/spawn.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -27,6 +29,28 @@ char *helper_program_path(const char *name)
         if (asprintf(&path, "%s/%s", OCID_LIBEXECDIR, name) < 0)
                 abort();
         return path;
+}
+
+int helper_spawn(const char *name, const char *const *args, int stdin_fd, int stdout_fd, pid_t *ret_pid,
+                 ocid_error *err)
+{
+        _cleanup_free_ char *program = helper_program_path(name);
+        size_t n = 0;
+        while (args[n])
+                n++;
+        _cleanup_free_ char **argv = xcalloc(n + 3, sizeof(char *));
+        argv[0] = program;
+        for (size_t i = 0; i < n; i++)
+                argv[1 + i] = (char *)args[i];
+        argv[n + 1] = (char *)log_level_name(log_get_level());
+        spawn_start_options so = { .argv = argv, .stdio = { stdin_fd, stdout_fd, STDERR_FILENO } };
+        int pidfd = -1;
+        int r = spawn_start(&so, ret_pid, &pidfd);
+        if (pidfd >= 0)
+                close(pidfd);
+        if (r < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, -r, "cannot run %s", program);
+        return 0;
 }
 
 int helper_send(int sock, json_object *obj, int fd)

@@ -23,6 +23,13 @@
  * the caller. */
 char *helper_program_path(const char *name);
 
+/* Start the helper program `name` with the arguments `args` (NULL-ended)
+ * and then the daemon's log level; its stdin and stdout are the given
+ * descriptors (-1: /dev/null), its stderr the daemon's. The caller reaps
+ * *ret_pid. -1 with *err naming the program when it cannot run. */
+int helper_spawn(const char *name, const char *const *args, int stdin_fd, int stdout_fd, pid_t *ret_pid,
+                 ocid_error *err);
+
 /* Send obj (and fd when >= 0). -errno on failure. */
 int helper_send(int sock, json_object *obj, int fd);
 
