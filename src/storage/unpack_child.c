@@ -62,9 +62,10 @@ int layer_unpack_child(int blob_fd, const char *dir, const atomic_bool *cancelle
         json_object *reply = json_tokener_parse(answer.buf);
         if (!reply) {
                 if (WIFSIGNALED(status))
-                        return ocid_error_set(err, OCID_ERR_INTERNAL, "unpack: the helper died of signal %d",
+                        return ocid_error_set(err, OCID_ERR_INTERNAL,
+                                              "the unpack helper ocid-fetch was killed by signal %d",
                                               WTERMSIG(status));
-                return ocid_error_set(err, OCID_ERR_INTERNAL, "unpack: no answer from the helper");
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the unpack helper ocid-fetch gave no answer");
         }
         r = helper_reply_check(reply, "unpack", err);
         json_object *diff_id, *size, *entries;
