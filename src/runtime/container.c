@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -1160,13 +1161,26 @@ static int console_socket(const char *dir, const char *name, int *ret_dir_fd, ch
         return TAKE_FD(fd);
 }
 
-static int open_pty(int *ret_master, char **ret_slave, ocid_error *err)
+/* A terminal for the runtime's own stdio, which it relays to and from the
+ * container's terminal: raw, so that the container's terminal alone does
+ * the line discipline (runc makes it raw too, but only once the process
+ * may have written: a newline would become CR CR LF). The mode is the
+ * slave's, and the kernel resets it when the slave's last descriptor
+ * closes: *ret_slave_fd must stay open until the runtime has the slave. */
+static int open_pty(int *ret_master, int *ret_slave_fd, char **ret_slave, ocid_error *err)
 {
         _cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        _cleanup_close_ int slave = -1;
         char name[128];
+        struct termios tio;
         if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-            ptsname_r(master, name, sizeof(name)) != 0)
+            ptsname_r(master, name, sizeof(name)) != 0 ||
+            (slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 || tcgetattr(slave, &tio) < 0)
                 return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot allocate a terminal");
+        cfmakeraw(&tio);
+        if (tcsetattr(slave, TCSANOW, &tio) < 0)
+                return ocid_error_set_errno(err, OCID_ERR_INTERNAL, errno, "cannot allocate a terminal");
+        *ret_slave_fd = TAKE_FD(slave);
         *ret_slave = xstrdup(name);
         *ret_master = TAKE_FD(master);
         return 0;
@@ -1217,7 +1231,7 @@ int container_exec_open(container_manager *m, const container_exec_request *req,
         *x = (container_exec){ .pidfd = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .tty_fd = -1,
                                .init_pid = c->pid };
         _cleanup_close_ int child_in = -1, child_out = -1, child_err = -1, console = -1;
-        _cleanup_close_ int console_dir = -1;
+        _cleanup_close_ int console_dir = -1, slave_fd = -1; /* open until the runtime has its terminal */
         _cleanup_free_ char *slave = NULL, *console_path = NULL, *console_name = NULL;
         const runtime_handler *h = handler_of(m, c, err);
         int r = h ? write_exec_spec(c, req->args, req->tty, req->width, req->height, &x->spec_path, &x->pid_path, err) : -1;
@@ -1230,7 +1244,7 @@ int container_exec_open(container_manager *m, const container_exec_request *req,
                 if (r >= 0)
                         r = pipe_pair(&x->stderr_fd, &child_err, false, err);
         } else if (r == 0 && req->tty) {
-                r = open_pty(&x->tty_fd, &slave, err);
+                r = open_pty(&x->tty_fd, &slave_fd, &slave, err);
                 /* The runtime copies it to the terminal it makes. */
                 if (r == 0 && req->width)
                         container_exec_resize(x, req->width, req->height);

@@ -275,13 +275,14 @@ exec_big_pinging() {
 # exec_tty TRANSPORT [strict]: under runc the size sent first is the
 # terminal's before the command runs (strict). crun 1.8.1 sizes the
 # terminal it makes for an exec only after it has started the command, so
-# there the command looks a moment later.
+# there the command looks a moment later (a second: the machines are busy).
 exec_tty() {
-        local t="$1" url first=(/bin/sh -c 'sleep 0.3; /bin/busybox stty size')
+        local t="$1" url first=(/bin/sh -c 'sleep 1; /bin/busybox stty size')
         [ "${2:-}" = strict ] && first=(/bin/busybox stty size)
         run_ctr "tty-$t"
         url="$(exec_url "$CTR_ID" "$TTY_OUT" "${first[@]}")"
         run sc --transport "$t" exec "$url" --tty --resize 99x33
+        echo "exit $status: $(printf '%s' "$output" | od -c | head -5)" >&2
         [ "$status" -eq 0 ]
         [ "$output" = $'33 99\r' ]
         # Output goes through the terminal (CRLF); the exit code comes through.
