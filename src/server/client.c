@@ -113,6 +113,21 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
         return (ssize_t)n;
 }
 
+/* A value that is not a status code reads as UNKNOWN, as gRPC says: never
+ * as OK. */
+static int parse_grpc_status(const uint8_t *value, size_t len)
+{
+        int code = 0;
+        if (len == 0 || len > 2)
+                return GRPC_UNKNOWN;
+        for (size_t i = 0; i < len; i++) {
+                if (value[i] < '0' || value[i] > '9')
+                        return GRPC_UNKNOWN;
+                code = code * 10 + (value[i] - '0');
+        }
+        return code <= GRPC_UNAUTHENTICATED ? code : GRPC_UNKNOWN;
+}
+
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user_data)
@@ -123,7 +138,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         if (namelen == 7 && memcmp(name, ":status", 7) == 0)
                 cc->http_status = atoi(strndupa((const char *)value, valuelen));
         else if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0)
-                cc->grpc_status = atoi(strndupa((const char *)value, valuelen));
+                cc->grpc_status = parse_grpc_status(value, valuelen);
         else if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0)
                 grpc_message_decode(&cc->grpc_message, (const char *)value, valuelen);
         return 0;

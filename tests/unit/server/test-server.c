@@ -1109,6 +1109,110 @@ static void test_client_deadline_silent_server(void **state)
         ocid_error_clear(&err);
 }
 
+/* A server that answers every call with an empty message (a valid
+ * VersionResponse) and trailers whose grpc-status is `status` (one nghttp2
+ * server session on one connection, in a thread). */
+typedef struct {
+        int fd;
+        const char *status;
+} odd_server;
+
+static ssize_t odd_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *p)
+{
+        odd_server *o = p;
+        ssize_t n = send(o->fd, data, len, MSG_NOSIGNAL);
+        return n < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : n;
+}
+
+static ssize_t odd_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *src, void *p)
+{
+        odd_server *o = p;
+        memset(buf, 0, 5); /* not compressed, 0 bytes long */
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        nghttp2_nv trailer[] = {
+                { (uint8_t *)"grpc-status", (uint8_t *)o->status, 11, strlen(o->status), 0 },
+        };
+        nghttp2_submit_trailer(s, id, trailer, 1);
+        return 5;
+}
+
+static int odd_frame(nghttp2_session *s, const nghttp2_frame *f, void *p)
+{
+        if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+            (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS))
+                return 0;
+        nghttp2_nv head[] = {
+                { (uint8_t *)":status", (uint8_t *)"200", 7, 3, 0 },
+                { (uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0 },
+        };
+        nghttp2_data_provider body = { .read_callback = odd_body };
+        nghttp2_submit_response(s, f->hd.stream_id, head, 2, &body);
+        return 0;
+}
+
+static void *odd_server_main(void *p)
+{
+        odd_server *o = p;
+        nghttp2_session_callbacks *cb;
+        nghttp2_session_callbacks_new(&cb);
+        nghttp2_session_callbacks_set_send_callback(cb, odd_send);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cb, odd_frame);
+        nghttp2_session *s;
+        nghttp2_session_server_new(&s, cb, o);
+        nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, NULL, 0);
+        uint8_t buf[16384];
+        ssize_t n;
+        while (nghttp2_session_send(s) == 0 && (n = recv(o->fd, buf, sizeof(buf), 0)) > 0)
+                if (nghttp2_session_mem_recv(s, buf, (size_t)n) < 0)
+                        break;
+        nghttp2_session_del(s);
+        nghttp2_session_callbacks_del(cb);
+        return NULL;
+}
+
+/* A grpc-status that is not a status code is UNKNOWN to the client, as
+ * gRPC says, never OK. */
+static void test_client_odd_grpc_status(void **state)
+{
+        /* "0" first: the same answer with a real OK status succeeds. */
+        static const char *const odd[] = { "0", "abc", "", "0x", "17", "123", "-1" };
+        for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+                char dir[] = "/tmp/ocid-test-odd-XXXXXX";
+                assert_non_null(mkdtemp(dir));
+                char path[sizeof(dir) + 16];
+                snprintf(path, sizeof(path), "%s/s.sock", dir);
+                int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+                assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+                assert_int_equal(listen(lfd, 1), 0);
+                grpc_client *c = NULL;
+                ocid_error err = OCID_ERROR_INIT;
+                assert_int_equal(grpc_client_connect(path, 0, &c, &err), 0);
+                odd_server o = { .fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), .status = odd[i] };
+                assert_true(o.fd >= 0);
+                pthread_t t;
+                assert_int_equal(pthread_create(&t, NULL, odd_server_main, &o), 0);
+                int r = call_version(c, P_VERSION, "x", 5000, NULL, &err);
+                if (i == 0) {
+                        assert_int_equal(r, 0);
+                } else {
+                        assert_true(r < 0);
+                        assert_int_not_equal(err.kind, OCID_ERR_DEADLINE);
+                        assert_non_null(err.message);
+                }
+                ocid_error_clear(&err);
+                grpc_client_free(c);
+                shutdown(o.fd, SHUT_RDWR);
+                pthread_join(t, NULL);
+                close(o.fd);
+                close(lfd);
+                unlink(path);
+                rmdir(dir);
+        }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1131,6 +1235,7 @@ int main(void)
                 T(test_early_error_stops_upload),
                 T(test_client_goes_away),
                 cmocka_unit_test(test_client_deadline_silent_server),
+                cmocka_unit_test(test_client_odd_grpc_status),
         };
         /* OCID_TEST_FILTER=test_deadline runs one test (cmocka's glob). */
         if (getenv("OCID_TEST_FILTER"))
