@@ -330,8 +330,12 @@ static int control_frame(spdy_reader *r, const uint8_t *p, spdy_frame *f, ocid_e
                         return protocol_error(r, err, OCID_ERR_INVALID,
                                               "SYN_STREAM reuses stream id %u (last opened %u)", id,
                                               r->last_stream_id);
-                r->last_stream_id = id;
-                return decode_headers(r, p + 10, len - 10, f, err);
+                /* A stream whose headers cannot be read was never opened:
+                 * the GOAWAY that follows names the one before it. */
+                int d = decode_headers(r, p + 10, len - 10, f, err);
+                if (d >= 0)
+                        r->last_stream_id = id;
+                return d;
         }
         case SPDY_SYN_REPLY:
         case SPDY_HEADERS:

@@ -741,6 +741,8 @@ exec_disconnect() {
                 run sc raw "$url" --upgrade spdy --action spdy-zlib-bomb
                 check '.status == 101'
                 check '[.frames[] | select(.type == "GOAWAY")] | length == 1'
+                # The bomb's stream was never opened: the GOAWAY names none.
+                check '[.frames[] | select(.type == "GOAWAY")][0].last_stream_id == 0'
                 check '.eof or .reset'
         done
         after="$(awk '/^VmRSS/ {print $2}' "/proc/$OCID_PID/status")"

@@ -402,6 +402,31 @@ static void test_zlib_bomb(void **state)
         strbuf_release(&raw);
 }
 
+/* After a SYN_STREAM whose header block is bad, the last stream opened
+ * (what the GOAWAY names) is still the one before it. */
+static void test_bad_header_block_not_opened(void **state)
+{
+        strbuf good = STRBUF_INIT, bad = STRBUF_INIT;
+        add32(&good, 1);
+        raw_pair(&good, "a", 1, "v", 1);
+        add32(&bad, 1);
+        raw_pair(&bad, "Host", 4, "h", 1);
+        strbuf in = syn_stream_raw(1, &good);
+        strbuf second = syn_stream_raw(3, &bad);
+        strbuf_add(&in, second.buf, second.len);
+        _cleanup_(spdy_reader_freep) spdy_reader *r = spdy_reader_new(SPDY_ROLE_SERVER, 0);
+        frames fs = { 0 };
+        ocid_error err = OCID_ERROR_INIT;
+        assert_int_equal(feed(r, &in, SIZE_MAX, &fs, &err), -1);
+        assert_int_equal(spdy_reader_last_stream_id(r), 1);
+        ocid_error_clear(&err);
+        frames_release(&fs);
+        strbuf_release(&second);
+        strbuf_release(&in);
+        strbuf_release(&bad);
+        strbuf_release(&good);
+}
+
 static void test_bad_header_blocks(void **state)
 {
         strbuf raw = STRBUF_INIT;
@@ -663,6 +688,7 @@ int main(void)
                 cmocka_unit_test(test_stream_ids),
                 cmocka_unit_test(test_zlib_bomb),
                 cmocka_unit_test(test_bad_header_blocks),
+                cmocka_unit_test(test_bad_header_block_not_opened),
                 cmocka_unit_test(test_bad_frames),
                 cmocka_unit_test(test_unknown_control_skipped),
                 cmocka_unit_test(test_callback_failure),
