@@ -63,12 +63,17 @@ static int call(registry_session *s, json_object *req, int fd, json_object **ret
         if (r == 0)
                 return 0;
         s->broken = true;
-        int status = session_stop(s, r != -EPIPE);
+        /* The helper closes its end only by exiting: then say how it ended. */
+        bool gone = r == -EPIPE || r == -ECONNRESET;
+        int status = session_stop(s, !gone);
         if (r == -ECANCELED)
                 return ocid_error_set(err, OCID_ERR_CANCELLED, "cancelled");
-        if (r == -EPIPE && WIFSIGNALED(status))
+        if (gone && WIFSIGNALED(status))
                 return ocid_error_set(err, OCID_ERR_INTERNAL, "the registry helper ocid-fetch was killed by signal %d",
                                       WTERMSIG(status));
+        if (gone && WIFEXITED(status))
+                return ocid_error_set(err, OCID_ERR_INTERNAL, "the registry helper ocid-fetch exited with status %d",
+                                      WEXITSTATUS(status));
         return ocid_error_set_errno(err, OCID_ERR_INTERNAL, -r, "the registry helper ocid-fetch failed");
 }
 

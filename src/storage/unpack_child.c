@@ -65,7 +65,9 @@ int layer_unpack_child(int blob_fd, const char *dir, const atomic_bool *cancelle
                         return ocid_error_set(err, OCID_ERR_INTERNAL,
                                               "the unpack helper ocid-fetch was killed by signal %d",
                                               WTERMSIG(status));
-                return ocid_error_set(err, OCID_ERR_INTERNAL, "the unpack helper ocid-fetch gave no answer");
+                return ocid_error_set(err, OCID_ERR_INTERNAL,
+                                      "the unpack helper ocid-fetch exited with status %d without an answer",
+                                      WEXITSTATUS(status));
         }
         r = helper_reply_check(reply, "unpack", err);
         json_object *diff_id, *size, *entries;

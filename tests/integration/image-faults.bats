@@ -271,6 +271,27 @@ insecure = true"
         run -0 ocic pull "$REGISTRY/big:latest"
 }
 
+@test "an ocid-fetch that fails at once: the pull fails naming its exit status; one that cannot run: a warning at start" {
+        # The daemon looks for its helper next to itself first.
+        local bin
+        bin="$(mktemp -d /tmp/ocid-bin.XXXXXX)"
+        cp "$OCID" "$bin/ocid"
+        printf '#!/bin/sh\nexit 3\n' >"$bin/ocid-fetch"
+        chmod 0755 "$bin/ocid-fetch"
+        OCID="$bin/ocid" start_image_ocid
+        run -1 ocic pull "$REGISTRY/big:latest"
+        [[ "$output" == *"the registry helper ocid-fetch exited with status 3"* ]]
+        wait_store_empty 5
+        run -0 ocic version
+        stop_ocid
+        chmod 0644 "$bin/ocid-fetch"
+        OCID="$bin/ocid" start_image_ocid
+        grep -q "image pulls will fail: cannot run $bin/ocid-fetch" "$OCID_LOG"
+        run -1 ocic pull "$REGISTRY/big:latest"
+        [[ "$output" == *"cannot run $bin/ocid-fetch"* ]]
+        rm -rf "$bin"
+}
+
 @test "the daemon never maps the registry client's or the unpacker's libraries: ocid-fetch does that work" {
         start_image_ocid
         run -0 ocic pull "$REGISTRY/big:latest"
