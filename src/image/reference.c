@@ -235,14 +235,6 @@ static int check_path(const char *input, const char *path, size_t n, ocid_error 
         return 0;
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-        char *p = strndup(s, n);
-        if (!p)
-                abort();
-        return p;
-}
-
 int image_ref_parse(const char *s, image_ref **ret, ocid_error *err)
 {
         if (!s || !*s)

@@ -2,6 +2,7 @@
 #include "stream/base64.h"
 #include "stream/spdy.h"
 #include "stream/websocket.h"
+#include "util/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,22 +45,6 @@ const char *const stream_websocket_portforward_protocols[] = { "v4.channel.k8s.i
 /* Bytes of an upgrade refusal's body kept for the message. */
 #define MAX_ERROR_BODY 4096
 
-static void *xcalloc(size_t n, size_t size)
-{
-        void *p = calloc(n ? n : 1, size ? size : 1);
-        if (!p)
-                abort();
-        return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-        char *p = strndup(s, n);
-        if (!p)
-                abort();
-        return p;
-}
-
 static int64_t now_ms(void)
 {
         struct timespec ts;
@@ -67,38 +52,7 @@ static int64_t now_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* At most 64 bytes of what the server sent, unprintable bytes escaped, so
- * that an error message stays one readable line. */
-static char *quoted(const char *s, size_t len)
-{
-        strbuf sb = STRBUF_INIT;
-        size_t n = len > 64 ? 64 : len;
-        strbuf_addch(&sb, '\'');
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c < 0x20 || c >= 0x7f || c == '\'' || c == '\\')
-                        strbuf_addf(&sb, "\\x%02x", c);
-                else
-                        strbuf_addch(&sb, (char)c);
-        }
-        if (n < len)
-                strbuf_adds(&sb, "...");
-        strbuf_addch(&sb, '\'');
-        return strbuf_detach(&sb, NULL);
-}
-
 /* ---- response heads --------------------------------------------------------------- */
-
-
-static void trim_ows(const char **s, size_t *len)
-{
-        while (*len && http_is_ows(**s)) {
-                (*s)++;
-                (*len)--;
-        }
-        while (*len && http_is_ows((*s)[*len - 1]))
-                (*len)--;
-}
 
 void http_response_head_release(http_response_head *r)
 {
@@ -117,7 +71,7 @@ static int check_chars(const char *s, size_t len, const char *what, ocid_error *
 {
         for (size_t i = 0; i < len; i++)
                 if (!http_is_field_char((unsigned char)s[i])) {
-                        _cleanup_free_ char *q = quoted(s, len);
+                        _cleanup_free_ char *q = http_quoted(s, len);
                         return ocid_error_set(err, OCID_ERR_INVALID, "%s %s: control character 0x%02x",
                                               what, q, (unsigned char)s[i]);
                 }
@@ -128,7 +82,7 @@ static int check_chars(const char *s, size_t len, const char *what, ocid_error *
  * missing, as some servers write it. */
 static int parse_status_line(const char *line, size_t len, http_response_head *r, ocid_error *err)
 {
-        _cleanup_free_ char *q = quoted(line, len);
+        _cleanup_free_ char *q = http_quoted(line, len);
         if (len < 12 || memcmp(line, "HTTP/", 5) != 0 || line[5] < '0' || line[5] > '9' || line[6] != '.' ||
             line[7] < '0' || line[7] > '9' || line[8] != ' ')
                 return ocid_error_set(err, OCID_ERR_INVALID, "malformed status line %s", q);
@@ -149,21 +103,6 @@ static int parse_status_line(const char *line, size_t len, http_response_head *r
         return 0;
 }
 
-static void push_field(http_response_head *r, char *name, char *value)
-{
-        /* Grow at powers of two; the count is bounded by the caller. */
-        size_t n = r->n_headers;
-        if ((n & (n - 1)) == 0) {
-                http_field *nv = reallocarray(r->headers, n ? n * 2 : 4, sizeof(*nv));
-                if (!nv)
-                        abort();
-                r->headers = nv;
-        }
-        r->headers[n].name = name;
-        r->headers[n].value = value;
-        r->n_headers++;
-}
-
 static int parse_field_line(const char *line, size_t len, http_response_head *r, ocid_error *err)
 {
         if (http_is_ows(line[0])) {
@@ -172,7 +111,7 @@ static int parse_field_line(const char *line, size_t len, http_response_head *r,
                 if (r->n_headers == 0)
                         return ocid_error_set(err, OCID_ERR_INVALID, "whitespace before the first header field");
                 http_field *last = &r->headers[r->n_headers - 1];
-                trim_ows(&line, &len);
+                http_trim_ows(&line, &len);
                 if (check_chars(line, len, "header value", err) < 0)
                         return -1;
                 if (len == 0)
@@ -192,7 +131,7 @@ static int parse_field_line(const char *line, size_t len, http_response_head *r,
         for (size_t i = 0; ok && i < nlen; i++)
                 ok = http_is_tchar((unsigned char)line[i]);
         if (!ok) {
-                _cleanup_free_ char *q = quoted(line, len);
+                _cleanup_free_ char *q = http_quoted(line, len);
                 return ocid_error_set(err, OCID_ERR_INVALID, "malformed header line %s", q);
         }
         if (r->n_headers == HTTP_MAX_HEADERS)
@@ -200,10 +139,10 @@ static int parse_field_line(const char *line, size_t len, http_response_head *r,
                                       HTTP_MAX_HEADERS);
         const char *value = colon + 1;
         size_t vlen = len - nlen - 1;
-        trim_ows(&value, &vlen);
+        http_trim_ows(&value, &vlen);
         if (check_chars(value, vlen, "header value", err) < 0)
                 return -1;
-        push_field(r, xstrndup(line, nlen), xstrndup(value, vlen));
+        http_fields_push(&r->headers, &r->n_headers, xstrndup(line, nlen), xstrndup(value, vlen));
         return 0;
 }
 
@@ -336,7 +275,7 @@ static bool all_digits(const char *s, size_t len)
 /* host, [v6] or host:port, [v6]:port */
 static int parse_authority(const char *a, size_t len, stream_url *u, ocid_error *err)
 {
-        _cleanup_free_ char *q = quoted(a, len);
+        _cleanup_free_ char *q = http_quoted(a, len);
         const char *host = a, *port = NULL;
         size_t hlen = len, plen = 0;
         if (len && a[0] == '[') {
@@ -384,7 +323,7 @@ int stream_url_parse(const char *url, stream_url *ret, ocid_error *err)
                 skip = 8;
                 u.tls = true;
         } else {
-                _cleanup_free_ char *q = quoted(url, strlen(url));
+                _cleanup_free_ char *q = http_quoted(url, strlen(url));
                 return ocid_error_set(err, OCID_ERR_INVALID, "URL %s is not http:// or https://", q);
         }
         const char *a = url + skip;
@@ -392,7 +331,7 @@ int stream_url_parse(const char *url, stream_url *ret, ocid_error *err)
         const char *target = a + alen;
         for (const char *c = target; *c; c++)
                 if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '#') {
-                        _cleanup_free_ char *q = quoted(url, strlen(url));
+                        _cleanup_free_ char *q = http_quoted(url, strlen(url));
                         return ocid_error_set(err, OCID_ERR_INVALID, "URL %s: bad character in the path", q);
                 }
         if (parse_authority(a, alen, &u, err) < 0) {
@@ -455,7 +394,7 @@ int stream_status_exit_code(const char *json, size_t len, char **ret_message)
         json_tokener_free(tok);
         const char *s = complete ? json_string_at(status, "status") : NULL;
         if (!s) {
-                _cleanup_free_ char *q = quoted(json, len);
+                _cleanup_free_ char *q = http_quoted(json, len);
                 if (asprintf(ret_message, "malformed exit status from the server: %s", q) < 0)
                         abort();
                 json_object_put(status);
@@ -1627,7 +1566,7 @@ static int check_upgrade(stream_session *s, const http_response_head *head, cons
         const char *want = o->transport == STREAM_SPDY ? "SPDY/3.1" : "websocket";
         if (!http_response_head_has_token(head, "Upgrade", want)) {
                 const char *got = http_response_head_header(head, "Upgrade");
-                _cleanup_free_ char *q = quoted(got ? got : "", got ? strlen(got) : 0);
+                _cleanup_free_ char *q = http_quoted(got ? got : "", got ? strlen(got) : 0);
                 return ocid_error_set(err, OCID_ERR_INVALID, "the server upgraded to %s, not %s", q, want);
         }
         const char *proto;
@@ -1643,12 +1582,12 @@ static int check_upgrade(stream_session *s, const http_response_head *head, cons
         }
         proto = proto ? proto : "";
         if (*proto && !offered(o->protocols, proto)) {
-                _cleanup_free_ char *q = quoted(proto, strlen(proto));
+                _cleanup_free_ char *q = http_quoted(proto, strlen(proto));
                 return ocid_error_set(err, OCID_ERR_INVALID, "the server chose protocol %s, which was not offered",
                                       q);
         }
         if (o->transport == STREAM_WEBSOCKET && ws_channel_protocol_from_name(proto, &s->channels) < 0) {
-                _cleanup_free_ char *q = quoted(proto, strlen(proto));
+                _cleanup_free_ char *q = http_quoted(proto, strlen(proto));
                 return ocid_error_set(err, OCID_ERR_INVALID, "unknown WebSocket subprotocol %s", q);
         }
         s->protocol = strdup(proto);

@@ -51,8 +51,6 @@ static int hexval(char c)
         return -1;
 }
 
-/* For messages: quote at most 64 bytes of client data, escaping the
- * unprintable, so an error message stays one readable line. */
 static void add_quoted(strbuf *sb, const char *s, size_t len)
 {
         size_t n = len > 64 ? 64 : len;
@@ -69,19 +67,11 @@ static void add_quoted(strbuf *sb, const char *s, size_t len)
         strbuf_addch(sb, '\'');
 }
 
-static char *quoted(const char *s, size_t len)
+char *http_quoted(const char *s, size_t len)
 {
         strbuf sb = STRBUF_INIT;
         add_quoted(&sb, s, len);
         return strbuf_detach(&sb, NULL);
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-        char *p = strndup(s, n);
-        if (!p)
-                abort();
-        return p;
 }
 
 /* ---- request ------------------------------------------------------------- */
@@ -134,7 +124,7 @@ fail:
         return -EINVAL;
 }
 
-static void fields_push(http_field **v, size_t *n, char *name, char *value)
+void http_fields_push(http_field **v, size_t *n, char *name, char *value)
 {
         /* Grow at powers of two; the counts are bounded by the callers. */
         if ((*n & (*n - 1)) == 0) {
@@ -163,7 +153,7 @@ static int parse_query(http_request *req, ocid_error *err)
                             (eq && http_percent_decode(&value, eq + 1, n - klen - 1, true) < 0)) {
                                 strbuf_release(&key);
                                 strbuf_release(&value);
-                                _cleanup_free_ char *s = quoted(q, n);
+                                _cleanup_free_ char *s = http_quoted(q, n);
                                 return ocid_error_set(err, OCID_ERR_INVALID,
                                                       "query parameter %s: malformed percent-escape", s);
                         }
@@ -173,7 +163,7 @@ static int parse_query(http_request *req, ocid_error *err)
                                 return ocid_error_set(err, OCID_ERR_RESOURCE,
                                                       "query has more than %u parameters", HTTP_MAX_PARAMS);
                         }
-                        fields_push(&req->params, &req->n_params, strbuf_detach(&key, NULL),
+                        http_fields_push(&req->params, &req->n_params, strbuf_detach(&key, NULL),
                                     strbuf_detach(&value, NULL));
                 }
                 if (!amp)
@@ -195,7 +185,7 @@ static int parse_target(http_request *req, ocid_error *err)
         const char *t = req->target;
         size_t len = strlen(t);
         if (memchr(t, '#', len)) {
-                _cleanup_free_ char *s = quoted(t, len);
+                _cleanup_free_ char *s = http_quoted(t, len);
                 return ocid_error_set(err, OCID_ERR_INVALID, "request-target %s has a fragment", s);
         }
         const char *path = t;
@@ -206,14 +196,14 @@ static int parse_target(http_request *req, ocid_error *err)
                 else if (has_prefix_ci(t, len, "https://"))
                         skip = 8;
                 else {
-                        _cleanup_free_ char *s = quoted(t, len);
+                        _cleanup_free_ char *s = http_quoted(t, len);
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "request-target %s is neither a path nor an http URL", s);
                 }
                 const char *auth = t + skip;
                 size_t alen = strcspn(auth, "/?");
                 if (alen == 0) {
-                        _cleanup_free_ char *s = quoted(t, len);
+                        _cleanup_free_ char *s = http_quoted(t, len);
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "request-target %s has no authority", s);
                 }
@@ -235,7 +225,7 @@ static int parse_request_line(const char *line, size_t len, http_request *req, o
         const char *sp1 = memchr(line, ' ', len);
         const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - line)) : NULL;
         if (!sp1 || !sp2) {
-                _cleanup_free_ char *s = quoted(line, len);
+                _cleanup_free_ char *s = http_quoted(line, len);
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "request line %s is not 'METHOD TARGET VERSION'", s);
         }
@@ -249,16 +239,16 @@ static int parse_request_line(const char *line, size_t len, http_request *req, o
         for (size_t i = 0; ok && i < tlen; i++)
                 ok = (unsigned char)sp1[1 + i] > 0x20 && (unsigned char)sp1[1 + i] < 0x7f;
         if (!ok) {
-                _cleanup_free_ char *s = quoted(line, len);
+                _cleanup_free_ char *s = http_quoted(line, len);
                 return ocid_error_set(err, OCID_ERR_INVALID, "malformed request line %s", s);
         }
         if (vlen != 8 || memcmp(ver, "HTTP/", 5) != 0 || ver[5] < '0' || ver[5] > '9' ||
             ver[6] != '.' || ver[7] < '0' || ver[7] > '9') {
-                _cleanup_free_ char *s = quoted(ver, vlen);
+                _cleanup_free_ char *s = http_quoted(ver, vlen);
                 return ocid_error_set(err, OCID_ERR_INVALID, "malformed HTTP version %s", s);
         }
         if (ver[5] != '1' || (ver[7] != '0' && ver[7] != '1')) {
-                _cleanup_free_ char *s = quoted(ver, vlen);
+                _cleanup_free_ char *s = http_quoted(ver, vlen);
                 return ocid_error_set(err, OCID_ERR_UNIMPLEMENTED, "unsupported HTTP version %s", s);
         }
         req->version = ver[7] == '1' ? 11 : 10;
@@ -271,7 +261,7 @@ static int check_value(const char *v, size_t len, const char *name, ocid_error *
 {
         for (size_t i = 0; i < len; i++)
                 if (!http_is_field_char((unsigned char)v[i])) {
-                        _cleanup_free_ char *s = quoted(name, strlen(name));
+                        _cleanup_free_ char *s = http_quoted(name, strlen(name));
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "header %s: control character 0x%02x in value", s,
                                               (unsigned char)v[i]);
@@ -279,7 +269,7 @@ static int check_value(const char *v, size_t len, const char *name, ocid_error *
         return 0;
 }
 
-static void trim_ows(const char **s, size_t *len)
+void http_trim_ows(const char **s, size_t *len)
 {
         while (*len && http_is_ows(**s)) {
                 (*s)++;
@@ -298,7 +288,7 @@ static int parse_field_line(const char *line, size_t len, http_request *req, oci
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "whitespace before the first header field");
                 http_field *last = &req->headers[req->n_headers - 1];
-                trim_ows(&line, &len);
+                http_trim_ows(&line, &len);
                 if (check_value(line, len, last->name, err) < 0)
                         return -1;
                 if (len == 0)
@@ -314,7 +304,7 @@ static int parse_field_line(const char *line, size_t len, http_request *req, oci
         }
         const char *colon = memchr(line, ':', len);
         if (!colon) {
-                _cleanup_free_ char *s = quoted(line, len);
+                _cleanup_free_ char *s = http_quoted(line, len);
                 return ocid_error_set(err, OCID_ERR_INVALID, "header line %s has no colon", s);
         }
         size_t nlen = (size_t)(colon - line);
@@ -322,13 +312,13 @@ static int parse_field_line(const char *line, size_t len, http_request *req, oci
                 return ocid_error_set(err, OCID_ERR_INVALID, "header line with an empty name");
         if (http_is_ows(line[nlen - 1])) {
                 /* RFC 9112 section 5.1: must be rejected (smuggling). */
-                _cleanup_free_ char *s = quoted(line, nlen);
+                _cleanup_free_ char *s = http_quoted(line, nlen);
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "header %s: whitespace between name and colon", s);
         }
         for (size_t i = 0; i < nlen; i++)
                 if (!http_is_tchar((unsigned char)line[i])) {
-                        _cleanup_free_ char *s = quoted(line, nlen);
+                        _cleanup_free_ char *s = http_quoted(line, nlen);
                         return ocid_error_set(err, OCID_ERR_INVALID, "malformed header name %s", s);
                 }
         if (req->n_headers == HTTP_MAX_HEADERS)
@@ -337,10 +327,10 @@ static int parse_field_line(const char *line, size_t len, http_request *req, oci
         _cleanup_free_ char *name = xstrndup(line, nlen);
         const char *v = colon + 1;
         size_t vlen = len - nlen - 1;
-        trim_ows(&v, &vlen);
+        http_trim_ows(&v, &vlen);
         if (check_value(v, vlen, name, err) < 0)
                 return -1;
-        fields_push(&req->headers, &req->n_headers, TAKE_PTR(name), xstrndup(v, vlen));
+        http_fields_push(&req->headers, &req->n_headers, TAKE_PTR(name), xstrndup(v, vlen));
         return 0;
 }
 
@@ -354,7 +344,7 @@ static int check_semantics(const http_request *req, ocid_error *err)
                 return ocid_error_set(err, OCID_ERR_INVALID, "more than one Host header field");
         const char *te = http_request_header(req, "Transfer-Encoding");
         if (te) {
-                _cleanup_free_ char *s = quoted(te, strlen(te));
+                _cleanup_free_ char *s = http_quoted(te, strlen(te));
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "request bodies are not accepted (Transfer-Encoding %s)", s);
         }
@@ -364,7 +354,7 @@ static int check_semantics(const http_request *req, ocid_error *err)
                 const char *v = req->headers[i].value;
                 size_t n = strspn(v, "0");
                 if (v[0] == '\0' || v[n] != '\0') {
-                        _cleanup_free_ char *s = quoted(v, strlen(v));
+                        _cleanup_free_ char *s = http_quoted(v, strlen(v));
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "request bodies are not accepted (Content-Length %s)", s);
                 }
@@ -537,7 +527,7 @@ static bool next_element(const char **cursor, const char **ret, size_t *ret_len)
                 p += n;
                 if (*p == ',')
                         p++;
-                trim_ows(&e, &elen);
+                http_trim_ows(&e, &elen);
                 if (elen) {
                         *cursor = p;
                         *ret = e;
@@ -582,7 +572,7 @@ const char *http_request_param(const http_request *req, const char *key)
 static int check_websocket(const http_request *req, const char **ret_key, ocid_error *err)
 {
         if (!STREQ(req->method, "GET")) {
-                _cleanup_free_ char *s = quoted(req->method, strlen(req->method));
+                _cleanup_free_ char *s = http_quoted(req->method, strlen(req->method));
                 return ocid_error_set(err, OCID_ERR_INVALID, "websocket upgrade with method %s (want GET)", s);
         }
         size_t nver = http_request_header_count(req, "Sec-WebSocket-Version");
@@ -591,7 +581,7 @@ static int check_websocket(const http_request *req, const char **ret_key, ocid_e
                 if (nver == 0)
                         return ocid_error_set(err, OCID_ERR_INVALID,
                                               "websocket upgrade without Sec-WebSocket-Version");
-                _cleanup_free_ char *s = quoted(ver, strlen(ver));
+                _cleanup_free_ char *s = http_quoted(ver, strlen(ver));
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "unsupported Sec-WebSocket-Version %s%s (want 13)", s,
                                       nver > 1 ? " and others" : "");
@@ -606,7 +596,7 @@ static int check_websocket(const http_request *req, const char **ret_key, ocid_e
         size_t n = raw.len;
         strbuf_release(&raw);
         if (r < 0 || n != 16) {
-                _cleanup_free_ char *s = quoted(key, strlen(key));
+                _cleanup_free_ char *s = http_quoted(key, strlen(key));
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "Sec-WebSocket-Key %s is not 16 base64-encoded bytes", s);
         }
@@ -639,7 +629,7 @@ int http_request_upgrade(const http_request *req, http_upgrade *ret, const char 
         }
         if (kind == HTTP_UPGRADE_NONE) {
                 const char *up = http_request_header(req, "Upgrade");
-                _cleanup_free_ char *s = quoted(up, strlen(up));
+                _cleanup_free_ char *s = http_quoted(up, strlen(up));
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "unsupported upgrade %s (want SPDY/3.1 or websocket)", s);
         }
@@ -652,7 +642,7 @@ int http_request_upgrade(const http_request *req, http_upgrade *ret, const char 
                 if (check_websocket(req, ret_ws_key, err) < 0)
                         return -1;
         } else if (!STREQ(req->method, "GET") && !STREQ(req->method, "POST")) {
-                _cleanup_free_ char *s = quoted(req->method, strlen(req->method));
+                _cleanup_free_ char *s = http_quoted(req->method, strlen(req->method));
                 return ocid_error_set(err, OCID_ERR_INVALID,
                                       "SPDY upgrade with method %s (want GET or POST)", s);
         }

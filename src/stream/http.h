@@ -81,6 +81,16 @@ bool http_is_tchar(unsigned char c);
 bool http_is_field_char(unsigned char c);
 bool http_is_ows(char c);
 
+/* Also used by the response parser of client.c. */
+
+/* At most 64 bytes of what the peer sent, in quotes, unprintable bytes
+ * escaped: an error message stays one readable line. Owned by the caller. */
+char *http_quoted(const char *s, size_t len);
+/* Drop optional whitespace at both ends of s[0..*len). */
+void http_trim_ows(const char **s, size_t *len);
+/* Append a field (taking name and value) to an array of *n fields. */
+void http_fields_push(http_field **v, size_t *n, char *name, char *value);
+
 /* ---- lookups ----------------------------------------------------------- */
 
 /* The value of the first field line named `name` (case-insensitive), or

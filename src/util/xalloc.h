@@ -21,6 +21,14 @@ static inline char *xstrdup(const char *s)
         return p;
 }
 
+static inline char *xstrndup(const char *s, size_t n)
+{
+        char *p = strndup(s, n);
+        if (!p)
+                abort();
+        return p;
+}
+
 /* calloc a protobuf-c message and run its init function. */
 #define XNEW_MSG(type, init)                                                   \
         ({                                                                     \
