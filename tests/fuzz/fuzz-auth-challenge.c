@@ -11,15 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "image/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool ok)
-{
-        if (!ok)
-                abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,15 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         auth_challenge c = { 0 };
         ocid_error err = OCID_ERROR_INIT;
         if (auth_challenge_parse(header, &c, &err) == 0) {
-                check(err.kind == OCID_OK);
+                CHECK(err.kind == OCID_OK);
                 size_t n = strlen(c.scheme);
-                check(n >= 1 && n <= 16);
+                CHECK(n >= 1 && n <= 16);
                 for (const char *s = c.scheme; *s; s++)
-                        check(*s != ' ' && !isupper((unsigned char)*s));
+                        CHECK(*s != ' ' && !isupper((unsigned char)*s));
                 auth_challenge_release(&c);
         } else {
-                check(err.kind == OCID_ERR_INVALID && err.message);
-                check(!c.scheme && !c.realm && !c.service && !c.scope);
+                CHECK(err.kind == OCID_ERR_INVALID && err.message);
+                CHECK(!c.scheme && !c.realm && !c.service && !c.scope);
         }
         ocid_error_clear(&err);
         free(header);

@@ -23,19 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "server/grpc.h"
 #include "util/strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-                                __LINE__, #cond);                              \
-                        abort();                                               \
-                }                                                              \
-        } while (0)
 
 /* What one run of the reader produced. */
 typedef struct {
@@ -81,19 +73,10 @@ static result run(const uint8_t *stream, size_t len, const uint8_t *sizes, size_
         grpc_frame_reader_init(&r, o->limit);
         ocid_error err = OCID_ERROR_INIT;
         result res = { 0 };
-        size_t off = 0, i = 0;
-        bool last_was_empty = false;
+        fuzz_chunks chunks = { .sizes = sizes, .n_sizes = n_sizes };
+        size_t off = 0;
         while (off < len) {
-                size_t n = len - off;
-                if (n_sizes) {
-                        size_t want = sizes[i++ % n_sizes];
-                        /* An empty feed is allowed, but must not stall us. */
-                        if (want == 0 && last_was_empty)
-                                want = 1;
-                        last_was_empty = want == 0;
-                        if (want < n)
-                                n = want;
-                }
+                size_t n = fuzz_next_chunk(&chunks, len - off);
                 res.rc = grpc_frame_reader_feed(&r, stream + off, n, on_message, o, &err);
                 /* Never more buffered than the largest allowed message (the
                  * buffer grows by doubling from 64): an oversized message

@@ -21,20 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "stream/base64.h"
 #include "stream/http.h"
 #include "util/strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-                                __LINE__, #cond);                              \
-                        abort();                                               \
-                }                                                              \
-        } while (0)
 
 typedef struct {
         int rc;
@@ -49,18 +41,10 @@ static void run(const uint8_t *stream, size_t len, const uint8_t *sizes, size_t 
         http_parser_init(&p);
         ocid_error err = OCID_ERROR_INIT;
         memset(o, 0, sizeof(*o));
-        size_t off = 0, i = 0;
-        bool last_empty = false;
+        fuzz_chunks chunks = { .sizes = sizes, .n_sizes = n_sizes };
+        size_t off = 0;
         while (off < len) {
-                size_t n = len - off;
-                if (n_sizes) {
-                        size_t want = sizes[i++ % n_sizes];
-                        if (want == 0 && last_empty)
-                                want = 1;
-                        last_empty = want == 0;
-                        if (want < n)
-                                n = want;
-                }
+                size_t n = fuzz_next_chunk(&chunks, len - off);
                 size_t used = 0;
                 o->rc = http_parser_feed(&p, stream + off, n, &used, &o->req, &err);
                 CHECK(used <= n);

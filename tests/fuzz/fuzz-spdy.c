@@ -22,19 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "stream/spdy.h"
 #include "util/strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-                                __LINE__, #cond);                              \
-                        abort();                                               \
-                }                                                              \
-        } while (0)
 
 typedef struct {
         size_t max_data;
@@ -184,18 +176,10 @@ static result run(spdy_role role, const uint8_t *stream, size_t len, const uint8
         CHECK(r);
         ocid_error err = OCID_ERROR_INIT;
         result res = { 0 };
-        size_t off = 0, i = 0;
-        bool last_empty = false;
+        fuzz_chunks chunks = { .sizes = sizes, .n_sizes = n_sizes };
+        size_t off = 0;
         while (off < len) {
-                size_t n = len - off;
-                if (n_sizes) {
-                        size_t want = sizes[i++ % n_sizes];
-                        if (want == 0 && last_empty)
-                                want = 1;
-                        last_empty = want == 0;
-                        if (want < n)
-                                n = want;
-                }
+                size_t n = fuzz_next_chunk(&chunks, len - off);
                 res.rc = spdy_reader_feed(r, stream + off, n, on_frame, o, &err);
                 if (res.rc < 0)
                         break;
