@@ -1049,17 +1049,25 @@ static void test_client_goes_away(void **state)
  * about a second after the deadline, and the client stays usable (the
  * abandoned stream, whose request could not all be sent, must not be
  * touched again). */
-static void test_client_deadline_silent_server(void **state)
+/* A unix socket listening at dir/s.sock in a new temp dir (dir is a
+ * mkdtemp template); path receives the socket's path. */
+static int listen_in_temp_dir(char *dir, char *path, size_t path_size)
 {
-        char dir[] = "/tmp/ocid-test-silent-XXXXXX";
         assert_non_null(mkdtemp(dir));
-        char path[sizeof(dir) + 16];
-        snprintf(path, sizeof(path), "%s/s.sock", dir);
+        snprintf(path, path_size, "%s/s.sock", dir);
         int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         assert_int_equal(listen(lfd, 4), 0);
+        return lfd;
+}
+
+static void test_client_deadline_silent_server(void **state)
+{
+        char dir[] = "/tmp/ocid-test-silent-XXXXXX";
+        char path[sizeof(dir) + 16];
+        int lfd = listen_in_temp_dir(dir, path, sizeof(path));
 
         grpc_client *c = NULL;
         ocid_error err = OCID_ERROR_INIT;
@@ -1179,14 +1187,8 @@ static void test_client_odd_grpc_status(void **state)
         static const char *const odd[] = { "0", "abc", "", "0x", "17", "123", "-1" };
         for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
                 char dir[] = "/tmp/ocid-test-odd-XXXXXX";
-                assert_non_null(mkdtemp(dir));
                 char path[sizeof(dir) + 16];
-                snprintf(path, sizeof(path), "%s/s.sock", dir);
-                int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-                assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-                assert_int_equal(listen(lfd, 1), 0);
+                int lfd = listen_in_temp_dir(dir, path, sizeof(path));
                 grpc_client *c = NULL;
                 ocid_error err = OCID_ERROR_INIT;
                 assert_int_equal(grpc_client_connect(path, 0, &c, &err), 0);
