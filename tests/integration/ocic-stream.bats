@@ -416,22 +416,6 @@ exec_it_tmux() {
 
 # ---- attach -----------------------------------------------------------------------------
 
-# consecutive_numbers TEXT MIN: lines of numbers, each one more than the
-# one before, at least MIN of them.
-consecutive_numbers() {
-        local prev="" n count=0
-        while read -r n; do
-                [[ "$n" =~ ^[0-9]+$ ]] || { echo "not a number: '$n'" >&2; return 1; }
-                if [ -n "$prev" ] && [ "$n" -ne $((prev + 1)) ]; then
-                        echo "$prev, then $n" >&2
-                        return 1
-                fi
-                prev="$n"
-                count=$((count + 1))
-        done <<<"$1"
-        [ "$count" -ge "$2" ] || { echo "only $count numbers: $1" >&2; return 1; }
-}
-
 attach_output() {
         local t="$1" last
         run_ctr "count-$t" '.command = ["/bin/sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"]'

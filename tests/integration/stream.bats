@@ -131,22 +131,6 @@ assert_no_exec_left() {
         return 1
 }
 
-# consecutive_numbers TEXT MIN: TEXT is lines of numbers, each one more
-# than the one before, at least MIN of them.
-consecutive_numbers() {
-        local prev="" n count=0
-        while read -r n; do
-                [[ "$n" =~ ^[0-9]+$ ]] || { echo "not a number: '$n'" >&2; return 1; }
-                if [ -n "$prev" ] && [ "$n" -ne $((prev + 1)) ]; then
-                        echo "$prev, then $n" >&2
-                        return 1
-                fi
-                prev="$n"
-                count=$((count + 1))
-        done <<<"$1"
-        [ "$count" -ge "$2" ] || { echo "only $count numbers: $1" >&2; return 1; }
-}
-
 # ---- exec ---------------------------------------------------------------------------------
 
 exec_stdio() {

@@ -334,3 +334,19 @@ assert_no_containers() {
         listed="$(grep -F -- "$TEST_DIR/root/containers" /proc/self/mountinfo || true)"
         [ -z "$listed" ] || { echo "mounts: $listed" >&2; return 1; }
 }
+
+# consecutive_numbers TEXT MIN: TEXT is lines of numbers (a container's
+# counter), each one more than the one before, at least MIN of them.
+consecutive_numbers() {
+        local prev="" n count=0
+        while read -r n; do
+                [[ "$n" =~ ^[0-9]+$ ]] || { echo "not a number: '$n'" >&2; return 1; }
+                if [ -n "$prev" ] && [ "$n" -ne $((prev + 1)) ]; then
+                        echo "$prev, then $n" >&2
+                        return 1
+                fi
+                prev="$n"
+                count=$((count + 1))
+        done <<<"$1"
+        [ "$count" -ge "$2" ] || { echo "only $count numbers: $1" >&2; return 1; }
+}
