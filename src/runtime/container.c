@@ -256,7 +256,11 @@ static void refresh(container_manager *m, container *c)
                 return;
         c->state = CONTAINER_EXITED;
         c->exit_code = atoi(text);
-        c->finished_at = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        /* File times come from the kernel's coarse clock, up to a tick
+         * behind the one started_at was read from: a process that exits at
+         * once must not look as if it ended before it started. */
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        c->finished_at = mtime > c->started_at ? mtime : c->started_at;
         _cleanup_free_ char *oom = fs_path_join(c->bundle, "oom");
         c->oom_killed = access(oom, F_OK) == 0;
         c->pid = 0;
